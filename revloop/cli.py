@@ -1,0 +1,297 @@
+"""The ``revloop`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from revloop.settings import Settings
+
+app = typer.Typer(
+    help="Revloop keeps Salesforce, the ERP and the payments platform in agreement.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+sandbox_app = typer.Typer(help="Local sandboxes of Salesforce, the ERP (Odoo) and the payments platform (Stripe).",
+                          no_args_is_help=True)
+warehouse_app = typer.Typer(help="The warehouse: REVLOOP_DATABASE_URL, or the embedded PostgreSQL.",
+                            no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(warehouse_app, name="warehouse")
+
+console = Console()
+err_console = Console(stderr=True)
+
+SCALES = ["demo", "large", "empty"]
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    return (data_dir or _settings().home / "sandboxes").resolve()
+
+
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where sandbox state lives [default: <REVLOOP_HOME>/sandboxes].")
+]
+
+
+def _running_configs(data_dir: Path):  # type: ignore[no-untyped-def]
+    """Configs of the detached sandboxes if any, else the defaults."""
+    from sandboxes import control
+
+    recorded = control.read_run_file(data_dir)
+    return [p.config for p in recorded] if recorded else control.configs(data_dir)
+
+
+def _endpoint_table(configs, title: str) -> Table:  # type: ignore[no-untyped-def]
+    from sandboxes import control
+
+    table = Table(title=title)
+    for column in ("system", "url", "status", "records"):
+        table.add_column(column)
+    for config in configs:
+        doc = control.health(config)
+        records = ", ".join(f"{k} {v}" for k, v in (doc or {}).get("records", {}).items())
+        table.add_row(config.system, config.base_url, "up" if doc else "down", records or "-")
+    return table
+
+
+@sandbox_app.command("up")
+def sandbox_up(
+    seed: Annotated[int, typer.Option(help="Seed of the generated book of business.")] = 42,
+    scale: Annotated[str, typer.Option(help="demo (a few thousand records), large (>= 1,000,000) or empty.")] = "demo",
+    faults: Annotated[str, typer.Option(help="Fault profile: none, flaky, slow, rate-limited, short-tokens, down.")] = "none",
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once up; stop with 'revloop sandbox down'.")] = False,
+    salesforce_port: Annotated[int, typer.Option(help="Salesforce (HTTPS) port.")] = 8441,
+    erp_port: Annotated[int, typer.Option(help="ERP port.")] = 8442,
+    payments_port: Annotated[int, typer.Option(help="Payments port.")] = 8443,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Start the three sandboxes, seeded on first start; state persists in SQLite under the data dir."""
+    from sandboxes import control
+    from sandboxes.common.faults import PROFILES
+
+    if scale not in SCALES:
+        raise typer.BadParameter(f"scale must be one of {', '.join(SCALES)}", param_hint="--scale")
+    if faults not in PROFILES:
+        raise typer.BadParameter(f"profile must be one of {', '.join(PROFILES)}", param_hint="--faults")
+    directory = _data_dir(data_dir)
+    configs = control.configs(
+        directory, ports={"salesforce": salesforce_port, "erp": erp_port, "payments": payments_port},
+        seed=seed, scale=scale, faults=faults,
+    )
+    with console.status(f"starting sandboxes ({scale} book, seed {seed})..."):
+        try:
+            processes = control.up(configs, detach=detach)
+        except control.SandboxError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from exc
+    console.print(_endpoint_table(configs, "Sandboxes"))
+    console.print(f"CA file (trust it for Salesforce): {configs[0].tls_dir / 'ca.pem'}")
+    console.print("Client settings: [bold]revloop sandbox env[/bold]")
+    if detach:
+        return
+    console.print("Running; press Ctrl-C to stop.")
+    _wait_for_interrupt(lambda: control.stop(processes))
+
+
+def _wait_for_interrupt(on_stop) -> None:  # type: ignore[no-untyped-def]
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        on_stop()
+
+
+@sandbox_app.command("down")
+def sandbox_down(data_dir: DataDirOption = None) -> None:
+    """Stop sandboxes started with --detach."""
+    from sandboxes import control
+
+    stopped = control.down(_data_dir(data_dir))
+    console.print(f"stopped: {', '.join(stopped)}" if stopped else "no detached sandboxes were running")
+
+
+@sandbox_app.command("status")
+def sandbox_status(data_dir: DataDirOption = None) -> None:
+    """Show each sandbox's URL, whether it answers, and its record counts."""
+    console.print(_endpoint_table(_running_configs(_data_dir(data_dir)), "Sandboxes"))
+
+
+@sandbox_app.command("reset")
+def sandbox_reset(
+    seed: Annotated[int | None, typer.Option(help="New seed [default: the one they started with].")] = None,
+    scale: Annotated[str | None, typer.Option(help="New scale: demo, large or empty.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Wipe the running sandboxes' state and seed them again."""
+    from sandboxes import control
+
+    directory = _data_dir(data_dir)
+    configs = _running_configs(directory)
+    table = Table(title="Reset")
+    for column in ("system", "seed", "scale", "records"):
+        table.add_column(column)
+    failed = False
+    for config in configs:
+        try:
+            result = control.reset(config, seed=seed, scale=scale)
+        except Exception as exc:
+            err_console.print(f"[red]error:[/red] {config.system}: {exc}")
+            failed = True
+            continue
+        records = ", ".join(f"{k} {v}" for k, v in result.get("records", {}).items())
+        table.add_row(config.system, str(result.get("seed")), str(result.get("scale")), records)
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@sandbox_app.command("env")
+def sandbox_env(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON grouped by system.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print what a client needs to reach the sandboxes: the REVLOOP_* settings Revloop itself reads."""
+    from sandboxes import control
+
+    env = control.client_env(_running_configs(_data_dir(data_dir)))
+    if not env:
+        err_console.print("no sandbox credentials yet: run 'revloop sandbox up' first")
+        raise typer.Exit(1)
+    if as_json:
+        grouped = {
+            system: {key.removeprefix(f"REVLOOP_{system.upper()}_").lower(): value for key, value in values.items()}
+            for system, values in env.items()
+        }
+        typer.echo(json.dumps(grouped, indent=2))
+        return
+    for values in env.values():
+        for key, value in values.items():
+            typer.echo(f"{key}={shlex.quote(value)}")
+
+
+@sandbox_app.command("faults")
+def sandbox_faults(
+    profile: Annotated[str, typer.Argument(help="none, flaky, slow, rate-limited, short-tokens or down.")],
+    system: Annotated[list[str] | None, typer.Option(help="Only these systems [default: all].")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Switch the running sandboxes to a fault profile (see docs/sandboxes.md for every knob)."""
+    from sandboxes import control
+
+    for config in _running_configs(_data_dir(data_dir)):
+        if system and config.system not in system:
+            continue
+        with control.http_client(config) as client:
+            response = client.put("/__sandbox__/faults", json={"profile": profile})
+        if response.status_code != 200:
+            err_console.print(f"[red]error:[/red] {config.system}: {response.text}")
+            raise typer.Exit(1)
+        console.print(f"{config.system}: faults now {profile}")
+
+
+@warehouse_app.command("url")
+def warehouse_url() -> None:
+    """Print the warehouse URL (starting the embedded PostgreSQL if that is the one in use)."""
+    from revloop import warehouse
+
+    typer.echo(warehouse.database_url(_settings()))
+
+
+@warehouse_app.command("stop")
+def warehouse_stop() -> None:
+    """Stop the embedded PostgreSQL."""
+    from revloop import warehouse
+
+    stopped = warehouse.stop_embedded(_settings().home)
+    console.print("embedded PostgreSQL stopped" if stopped else "the embedded PostgreSQL was not running")
+
+
+@app.command()
+def doctor(
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="Check against the local sandboxes' settings.")] = False,
+) -> None:
+    """Check the configuration and reach each configured system; exits non-zero if anything fails."""
+    import os
+
+    from revloop.doctor import run_checks
+
+    if sandbox:
+        from sandboxes import control
+
+        env = control.client_env(_running_configs(_data_dir(None)))
+        os.environ.update({k: v for values in env.values() for k, v in values.items()})
+    results = run_checks(_settings())
+    table = Table(title="revloop doctor")
+    for column in ("component", "target", "status", "detail", "time"):
+        table.add_column(column)
+    for result in results:
+        status = "[green]ok[/green]" if result.ok else "[red]FAIL[/red]"
+        table.add_row(result.component, result.target, status, result.detail, f"{result.seconds:.2f}s")
+    console.print(table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once everything is up.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the demo book of business.")] = 42,
+) -> None:
+    """Bring up the embedded warehouse and the three sandboxes with the demo book, and show where each is."""
+    import os
+
+    from revloop import warehouse
+    from sandboxes import control
+
+    settings = _settings()
+    with console.status("starting the warehouse..."):
+        url = warehouse.database_url(settings)
+        version = warehouse.server_version(url)
+    directory = _data_dir(None)
+    configs = control.configs(directory, seed=seed)
+    if all(control.health(c) for c in configs):
+        processes = []
+        console.print("sandboxes already running")
+    else:
+        with console.status("starting the sandboxes..."):
+            try:
+                processes = control.up(configs, detach=detach)
+            except control.SandboxError as exc:
+                err_console.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(1) from exc
+    console.print(_endpoint_table(configs, "Sandboxes"))
+    console.print(f"Warehouse: PostgreSQL {version} at {warehouse.redact(url)}")
+    console.print("Client settings: [bold]revloop sandbox env[/bold]   Health: [bold]revloop doctor --sandbox[/bold]")
+    typer.echo(f"READY {configs[0].base_url}")
+    sys.stdout.flush()
+    if detach or not processes:
+        return
+    console.print("Running; press Ctrl-C to stop the sandboxes.")
+    _wait_for_interrupt(lambda: control.stop(processes))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

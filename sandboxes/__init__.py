@@ -1,0 +1,1 @@
+"""Local, faithful imitations of Salesforce, an Odoo ERP and a Stripe-compatible payments platform."""

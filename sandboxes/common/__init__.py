@@ -1,0 +1,1 @@
+"""Pieces every sandbox shares: TLS material, fault injection, admin endpoints, serving."""
