@@ -227,6 +227,7 @@ def warehouse_stop() -> None:
 @app.command()
 def doctor(
     sandbox: Annotated[bool, typer.Option("--sandbox", help="Check against the local sandboxes' settings.")] = False,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Check the configuration and reach each configured system; exits non-zero if anything fails."""
     import os
@@ -236,7 +237,7 @@ def doctor(
     if sandbox:
         from sandboxes import control
 
-        env = control.client_env(_running_configs(_data_dir(None)))
+        env = control.client_env(_running_configs(_data_dir(data_dir)))
         os.environ.update({k: v for values in env.values() for k, v in values.items()})
     results = run_checks(_settings())
     table = Table(title="revloop doctor")

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     serve_parser.add_argument("--seed", type=int, default=42)
     serve_parser.add_argument("--scale", choices=SCALES, default="demo")
     serve_parser.add_argument("--faults", choices=sorted(PROFILES), default="none")
+    serve_parser.add_argument(
+        "--tls", action=argparse.BooleanOptionalAction, default=None,
+        help="serve over HTTPS with the local CA [default: as the real system: Salesforce yes, others no]",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         scale=args.scale,
         faults=args.faults,
-        tls=spec.tls,
+        tls=spec.tls if args.tls is None else args.tls,
     )
     from sandboxes.common.server import serve
 

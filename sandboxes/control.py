@@ -58,9 +58,11 @@ def configs(
     scale: str = "demo",
     faults: str = "none",
     host: str = "127.0.0.1",
+    tls: dict[str, bool] | None = None,
 ) -> list[SandboxConfig]:
     """The start-up settings of each requested system."""
     ports = ports or {}
+    tls = tls or {}
     result = []
     for name in systems:
         if name not in SYSTEMS:
@@ -69,7 +71,7 @@ def configs(
         result.append(
             SandboxConfig(
                 system=name, port=ports.get(name) or spec.default_port, data_dir=data_dir.resolve(),
-                host=host, seed=seed, scale=scale, faults=faults, tls=spec.tls,
+                host=host, seed=seed, scale=scale, faults=faults, tls=tls.get(name, spec.tls),
             )
         )
     return result
@@ -114,6 +116,7 @@ def start(config: SandboxConfig, *, detach: bool, cwd: Path | None = None) -> Sa
         sys.executable, "-m", "sandboxes", "serve", config.system,
         "--port", str(config.port), "--host", config.host, "--data-dir", str(config.data_dir),
         "--seed", str(config.seed), "--scale", config.scale, "--faults", config.faults,
+        "--tls" if config.tls else "--no-tls",
     ]
     repo_root = cwd or Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo_root), os.environ.get("PYTHONPATH")]))}
@@ -223,6 +226,8 @@ def client_env(cfgs: Iterable[SandboxConfig]) -> dict[str, dict[str, str]]:
     """Per system, the ``REVLOOP_*`` settings a client needs; systems never started are left out."""
     result: dict[str, dict[str, str]] = {}
     for config in cfgs:
+        if not config.system_dir.exists():  # never started here: no credentials yet
+            continue
         try:
             result[config.system] = SYSTEMS[config.system].load().client_env(config)
         except FileNotFoundError:
