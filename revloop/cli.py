@@ -28,6 +28,9 @@ warehouse_app = typer.Typer(help="The warehouse: REVLOOP_DATABASE_URL, or the em
                             no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(warehouse_app, name="warehouse")
+keys_app = typer.Typer(help="Keys for field-level encryption of PII (envelope keys with ids, and the matching-hash key).",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -222,6 +225,39 @@ def warehouse_stop() -> None:
 
     stopped = warehouse.stop_embedded(_settings().home)
     console.print("embedded PostgreSQL stopped" if stopped else "the embedded PostgreSQL was not running")
+
+
+@keys_app.command("new")
+def keys_new(
+    path: Annotated[Path, typer.Argument(help="Where to write the keyring (mode 0600); point REVLOOP_KEYRING_FILE at it.")],
+    key_id: Annotated[str, typer.Option(help="Id of the first key.")] = "k1",
+) -> None:
+    """Write a new keyring with one active encryption key and a hash key."""
+    from revloop.crypto import new_keyring_json
+
+    if path.exists():
+        err_console.print(f"[red]error:[/red] {path} exists; use 'revloop keys rotate' to add a key")
+        raise typer.Exit(1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(new_keyring_json(key_id))
+    console.print(f"keyring written to {path} (active key {key_id})")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    path: Annotated[Path, typer.Argument(help="The keyring file.")],
+    key_id: Annotated[str, typer.Option(help="Id of the new active key.")],
+) -> None:
+    """Add a new active key; older keys stay so existing values still decrypt. The hash key is kept."""
+    from revloop.crypto import KeyringError, rotated_keyring_json
+
+    try:
+        path.write_text(rotated_keyring_json(path.read_text(), key_id))
+    except (OSError, KeyringError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"{path}: active key is now {key_id}")
 
 
 @app.command()
