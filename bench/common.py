@@ -69,10 +69,20 @@ def save(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     result = Table(title=title)
     for column in columns:
         result.add_column(column, justify="right" if column not in ("system", "endpoint", "what") else "left")
     for row in rows:
-        result.add_row(*(f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+        result.add_row(*(_cell(v) for v in row))
     return result

@@ -28,8 +28,10 @@ warehouse_app = typer.Typer(help="The warehouse: REVLOOP_DATABASE_URL, or the em
                             no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(warehouse_app, name="warehouse")
-keys_app = typer.Typer(help="Keys for field-level encryption of PII (envelope keys with ids, and the matching-hash key).",
-                       no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Keys for field-level encryption of PII (envelope keys with ids, and the matching-hash key).",
+    no_args_is_help=True,
+)
 app.add_typer(keys_app, name="keys")
 
 console = Console()
@@ -75,9 +77,15 @@ def _endpoint_table(configs, title: str) -> Table:  # type: ignore[no-untyped-de
 @sandbox_app.command("up")
 def sandbox_up(
     seed: Annotated[int, typer.Option(help="Seed of the generated book of business.")] = 42,
-    scale: Annotated[str, typer.Option(help="demo (a few thousand records), large (>= 1,000,000) or empty.")] = "demo",
-    faults: Annotated[str, typer.Option(help="Fault profile: none, flaky, slow, rate-limited, short-tokens, down.")] = "none",
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once up; stop with 'revloop sandbox down'.")] = False,
+    scale: Annotated[str, typer.Option(help="demo (a few thousand records), large (>= 1,000,000) or empty.")] = (
+        "demo"
+    ),
+    faults: Annotated[str, typer.Option(help="Fault profile: none, flaky, slow, rate-limited, short-tokens, down.")] = (
+        "none"
+    ),
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Return once up; stop with 'revloop sandbox down'.")
+    ] = False,
     salesforce_port: Annotated[int, typer.Option(help="Salesforce (HTTPS) port.")] = 8441,
     erp_port: Annotated[int, typer.Option(help="ERP port.")] = 8442,
     payments_port: Annotated[int, typer.Option(help="Payments port.")] = 8443,
@@ -229,7 +237,9 @@ def warehouse_stop() -> None:
 
 @keys_app.command("new")
 def keys_new(
-    path: Annotated[Path, typer.Argument(help="Where to write the keyring (mode 0600); point REVLOOP_KEYRING_FILE at it.")],
+    path: Annotated[
+        Path, typer.Argument(help="Where to write the keyring (mode 0600); point REVLOOP_KEYRING_FILE at it.")
+    ],
     key_id: Annotated[str, typer.Option(help="Id of the first key.")] = "k1",
 ) -> None:
     """Write a new keyring with one active encryption key and a hash key."""
@@ -293,7 +303,6 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the demo book of business.")] = 42,
 ) -> None:
     """Bring up the embedded warehouse and the three sandboxes with the demo book, and show where each is."""
-    import os
 
     from revloop import warehouse
     from sandboxes import control

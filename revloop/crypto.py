@@ -91,7 +91,9 @@ class Keyring:
             return cls.from_json(environ["REVLOOP_KEYRING"])
         if environ.get("REVLOOP_KEYRING_FILE"):
             return cls.from_json(Path(environ["REVLOOP_KEYRING_FILE"]).read_text())
-        raise KeyringError("no keyring configured: set REVLOOP_KEYRING_FILE (or REVLOOP_KEYRING); see `revloop keys new`")
+        raise KeyringError(
+            "no keyring configured: set REVLOOP_KEYRING_FILE (or REVLOOP_KEYRING); see `revloop keys new`"
+        )
 
 
 def new_keyring_json(key_id: str = "k1") -> str:

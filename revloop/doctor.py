@@ -55,7 +55,8 @@ def check_salesforce(settings: Settings) -> CheckResult:
         sf = salesforce.connect(sf_settings)
         limits = sf.limits()
         daily = limits.get("DailyApiRequests", {})
-        return f"OAuth ok, API v{sf_settings.api_version}, {daily.get('Remaining')}/{daily.get('Max')} daily API calls left"
+        left = f"{daily.get('Remaining')}/{daily.get('Max')}"
+        return f"OAuth ok, API v{sf_settings.api_version}, {left} daily API calls left"
 
     return _timed("salesforce", sf_settings.instance_url or "-", run)
 

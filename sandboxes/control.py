@@ -6,6 +6,7 @@ Each system runs as its own ``python -m sandboxes serve`` process; a detached se
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -91,6 +92,15 @@ def health(config: SandboxConfig, timeout: float = 2.0) -> dict[str, Any] | None
         return response.json() if response.status_code == 200 else None
     except (httpx.HTTPError, OSError, ValueError):
         return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (for tests and benchmarks that run side by side)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -180,10 +190,8 @@ def stop(processes: Iterable[SandboxProcess], timeout: float = 10.0) -> list[str
         deadline = time.monotonic() + timeout
         while proc.alive() and time.monotonic() < deadline:
             if proc.process is not None:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.process.wait(timeout=0.1)
-                except subprocess.TimeoutExpired:
-                    pass
             else:
                 time.sleep(0.1)
         if proc.alive():

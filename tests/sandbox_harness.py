@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 from pathlib import Path
 from typing import Any
-
 
 from sandboxes import control
 from sandboxes.registry import SYSTEMS
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = control.free_port
 
 
 @dataclasses.dataclass
