@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -80,7 +81,7 @@ def configs(
 
 def http_client(config: SandboxConfig, timeout: float = 10.0) -> httpx.Client:
     """An httpx client that trusts the sandbox CA (only) for TLS systems."""
-    verify: Any = str(config.tls_dir / "ca.pem") if config.tls else True
+    verify: Any = ssl.create_default_context(cafile=str(config.tls_dir / "ca.pem")) if config.tls else True
     return httpx.Client(base_url=config.base_url, verify=verify, timeout=timeout, trust_env=False)
 
 

@@ -14,6 +14,8 @@ class SystemSpec:
     module: str
     default_port: int
     tls: bool
+    http_impl: str = "httptools"
+    """uvicorn's HTTP implementation: h11 keeps header-name casing (httptools lower-cases names, ~faster)."""
 
     def load(self) -> ModuleType:
         """The system's package; it exposes ``create_backend(config, faults)`` and ``client_env(config)``."""
@@ -21,7 +23,7 @@ class SystemSpec:
 
 
 SYSTEMS: dict[str, SystemSpec] = {
-    "salesforce": SystemSpec("salesforce", "sandboxes.salesforce", 8441, tls=True),
+    "salesforce": SystemSpec("salesforce", "sandboxes.salesforce", 8441, tls=True, http_impl="h11"),
     "erp": SystemSpec("erp", "sandboxes.erp", 8442, tls=False),
     "payments": SystemSpec("payments", "sandboxes.payments", 8443, tls=False),
 }

@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandboxes.common.config import SCALES, SandboxConfig
 from sandboxes.common.counters import CountingMiddleware, RequestCounters
@@ -64,6 +64,41 @@ class SandboxBackend(Protocol):
 
     async def shutdown(self) -> None:
         """Stop background work."""
+
+
+_HEADER_CASING = {
+    b"sforce-numberofrecords": b"Sforce-NumberOfRecords",
+    b"www-authenticate": b"WWW-Authenticate",
+    b"etag": b"ETag",
+}
+
+
+def _canonical_header_name(name: bytes) -> bytes:
+    return _HEADER_CASING.get(name) or b"-".join(part[:1].upper() + part[1:] for part in name.split(b"-"))
+
+
+class HeaderCaseMiddleware:
+    """Sends header names in the vendors' casing (``Content-Type``, ``Sforce-Locator``).
+
+    HTTP says names are case-insensitive, but some clients look them up case-sensitively (a dict of
+    the raw headers); Starlette lower-cases every name, so without this such clients break here and
+    not against the real service.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_cased(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(_canonical_header_name(k), v) for k, v in message.get("headers", [])]
+            await send(message)
+
+        await self.app(scope, receive, send_cased)
 
 
 def build_app(config: SandboxConfig, backend: SandboxBackend, faults: FaultState | None = None) -> Starlette:
@@ -140,6 +175,7 @@ def build_app(config: SandboxConfig, backend: SandboxBackend, faults: FaultState
     # Order matters: counters see injected faults too, since a client did receive those answers.
     app.add_middleware(FaultMiddleware, state=faults, renderer=backend.renderer, is_write=backend.is_write)
     app.add_middleware(CountingMiddleware, counters=counters, client_of=backend.client_of, is_write=backend.is_write)
+    app.add_middleware(HeaderCaseMiddleware)
     app.state.faults = faults
     app.state.counters = counters
     app.state.backend = backend

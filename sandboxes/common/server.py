@@ -37,6 +37,9 @@ def serve(config: SandboxConfig) -> None:
         port=config.port,
         log_level="warning",
         access_log=False,
+        http=SYSTEMS[config.system].http_impl,
         timeout_keep_alive=30,
+        # kept-alive client connections must not hold a stop for long
+        timeout_graceful_shutdown=2,
         **ssl_kwargs,
     )

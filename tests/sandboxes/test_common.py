@@ -172,3 +172,9 @@ def test_profile_copy_is_independent_when_changed() -> None:
 def test_fault_config_round_trips_when_serialised() -> None:
     config = FaultConfig(latency_ms_max=10, token_ttl_seconds=3)
     assert FaultConfig.from_dict(config.to_dict()) == config
+
+
+def test_header_names_are_sent_in_vendor_casing_when_answering(client: TestClient) -> None:
+    response = client.get("/items")
+    raw_names = [name for name, _ in response.headers.raw]
+    assert b"Content-Type" in raw_names and b"content-type" not in raw_names
