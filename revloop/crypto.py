@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -245,3 +246,23 @@ class MatchHasher:
 @lru_cache(maxsize=65536)
 def _cached_hmac(key: bytes, kind: str, normalized: str) -> str:
     return hmac.new(key, f"{kind}\x1f{normalized}".encode(), sha256).hexdigest()
+
+
+def load_keyring(environment: str, home: Path) -> Keyring:
+    """The configured keyring; in ``dev`` only, one is created under ``home`` when none is configured.
+
+    Staging and production must name theirs (REVLOOP_KEYRING_FILE), so data encrypted there can never
+    depend on a key nobody backed up.
+    """
+    try:
+        return Keyring.from_environment()
+    except KeyringError:
+        if environment != "dev":
+            raise
+    path = home / "keyring.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(new_keyring_json("dev-1"))
+        logging.getLogger(__name__).warning("created a development keyring at %s", path)
+    return Keyring.from_json(path.read_text())

@@ -1,0 +1,43 @@
+"""The dlt PostgreSQL destination and pipelines, from Revloop's warehouse URL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dlt
+import psycopg
+from dlt.destinations import postgres
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
+def credentials_from_url(database_url: str) -> dict[str, Any]:
+    """dlt's postgres credentials from a libpq URL (TCP host or Unix socket directory).
+
+    dlt requires a password field even where the server trusts the client, so an unused one is filled in.
+    """
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    return {
+        "database": info.get("dbname") or "postgres",
+        "username": info.get("user") or "postgres",
+        "password": info.get("password") or "unused",
+        "host": info.get("host") or "localhost",
+        "port": int(info.get("port") or 5432),
+    }
+
+
+def make_pipeline(name: str, dataset: str, database_url: str, pipelines_dir: Path) -> dlt.Pipeline:
+    """A dlt pipeline loading into ``dataset`` of the warehouse.
+
+    The working directory only holds packages in flight; the cursors and the schema live in the
+    warehouse (``_dlt_pipeline_state``), so another machine resumes from there.
+    """
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=postgres(credentials=credentials_from_url(database_url)),
+        dataset_name=dataset,
+        pipelines_dir=str(pipelines_dir),
+        progress="log" if os.environ.get("REVLOOP_PROGRESS") == "log" else None,
+    )

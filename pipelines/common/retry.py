@@ -1,0 +1,54 @@
+"""Retries with exponential backoff and jitter, honouring the server's ``Retry-After``.
+
+Each source says which of its errors are transient and how long the server asked it to wait; the policy
+is the same everywhere: up to ``attempts`` tries, never waiting longer than ``max_wait_seconds`` at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+logger = logging.getLogger(__name__)
+
+
+def retrying(
+    is_transient: Callable[[BaseException], bool],
+    retry_after: Callable[[BaseException], float | None] = lambda exc: None,
+    *,
+    attempts: int = 8,
+    base_seconds: float = 0.5,
+    max_wait_seconds: float = 60.0,
+    what: str = "request",
+) -> Retrying:
+    """A tenacity ``Retrying`` for one kind of call; use as ``for attempt in retrying(...): with attempt: ...``."""
+    backoff = wait_random_exponential(multiplier=base_seconds, max=max_wait_seconds)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after(exc) if exc is not None else None
+        return min(max_wait_seconds, asked) if asked is not None else backoff(state)
+
+    def log(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        logger.warning(
+            "%s failed (attempt %d/%d): %s; retrying in %.1fs",
+            what, state.attempt_number, attempts, type(exc).__name__ if exc else "?",
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+    return Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait,
+        retry=retry_if_exception(is_transient),
+        before_sleep=log,
+        reraise=True,
+    )
+
+
+def call(fn: Callable[[], Any], policy: Retrying) -> Any:
+    """Run ``fn`` under ``policy``."""
+    return policy(fn)
