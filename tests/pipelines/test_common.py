@@ -104,7 +104,9 @@ def test_pii_columns_are_replaced_by_token_and_hash_when_protected(keyring: Keyr
 
 
 def test_quarantine_keeps_one_row_per_record_version_when_rejected_twice(warehouse_url: str, keyring: Keyring) -> None:
-    rejection = Rejection("Opportunity", "006X", "Amount", "not a number: 'abc'", "abc", {"Id": "006X", "Amount": "abc"})
+    rejection = Rejection(
+        "Opportunity", "006X", "Amount", "not a number: 'abc'", "abc", {"Id": "006X", "Amount": "abc"}
+    )
     with Quarantine(warehouse_url, "test_source", FieldCipher(keyring)) as quarantine:
         quarantine.reject(rejection)
         quarantine.reject(rejection)
@@ -119,9 +121,9 @@ def test_quarantine_keeps_one_row_per_record_version_when_rejected_twice(warehou
 
 
 def test_second_load_is_refused_with_holder_when_lock_is_taken(warehouse_url: str) -> None:
-    with pipeline_lock(warehouse_url, "lock_probe"):
-        with pytest.raises(PipelineBusy, match=r"'lock_probe' load is already running \(revloop-load:lock_probe:"):
-            with pipeline_lock(warehouse_url, "lock_probe"):
-                pass
+    busy = r"'lock_probe' load is already running \(revloop-load:lock_probe:"
+    with pipeline_lock(warehouse_url, "lock_probe"), pytest.raises(PipelineBusy, match=busy):
+        with pipeline_lock(warehouse_url, "lock_probe"):
+            pass
     with pipeline_lock(warehouse_url, "lock_probe"):  # released on exit
         pass
