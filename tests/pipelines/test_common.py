@@ -122,8 +122,11 @@ def test_quarantine_keeps_one_row_per_record_version_when_rejected_twice(warehou
 
 def test_second_load_is_refused_with_holder_when_lock_is_taken(warehouse_url: str) -> None:
     busy = r"'lock_probe' load is already running \(revloop-load:lock_probe:"
-    with pipeline_lock(warehouse_url, "lock_probe"), pytest.raises(PipelineBusy, match=busy):
-        with pipeline_lock(warehouse_url, "lock_probe"):
-            pass
+    with (
+        pipeline_lock(warehouse_url, "lock_probe"),
+        pytest.raises(PipelineBusy, match=busy),
+        pipeline_lock(warehouse_url, "lock_probe"),
+    ):
+        pass
     with pipeline_lock(warehouse_url, "lock_probe"):  # released on exit
         pass
