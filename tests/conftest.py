@@ -33,3 +33,25 @@ def warehouse_url(warehouse_admin_url: str) -> Iterator[str]:
         yield url
     finally:
         warehouse.drop_database(warehouse_admin_url, name)
+
+
+@pytest.fixture
+def fresh_database(warehouse_admin_url: str) -> Iterator[str]:
+    """A database of its own for one test (loads that must start from nothing), dropped afterwards."""
+    name = f"revloop_test_{os.getpid()}_{secrets.token_hex(4)}"
+    url = warehouse.create_database(warehouse_admin_url, name)
+    try:
+        yield url
+    finally:
+        warehouse.drop_database(warehouse_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def module_database(warehouse_admin_url: str) -> Iterator[str]:
+    """A database shared by the tests of one module, dropped after them."""
+    name = f"revloop_test_{os.getpid()}_{secrets.token_hex(4)}"
+    url = warehouse.create_database(warehouse_admin_url, name)
+    try:
+        yield url
+    finally:
+        warehouse.drop_database(warehouse_admin_url, name)
