@@ -49,7 +49,7 @@ def _data_dir(data_dir: Path | None) -> Path:
 
 
 DataDirOption = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where sandbox state lives [default: <REVLOOP_HOME>/sandboxes].")
+    Path | None, typer.Option("--data-dir", help="Where sandbox state lives (default: REVLOOP_HOME/sandboxes).")
 ]
 
 
@@ -59,6 +59,24 @@ def _running_configs(data_dir: Path):  # type: ignore[no-untyped-def]
 
     recorded = control.read_run_file(data_dir)
     return [p.config for p in recorded] if recorded else control.configs(data_dir)
+
+
+def _use_sandbox_settings(data_dir: Path | None) -> None:
+    """Point this process at the local sandboxes (their ``REVLOOP_*`` settings win over the environment)."""
+    import os
+
+    from sandboxes import control
+
+    env = control.client_env(_running_configs(_data_dir(data_dir)))
+    if not env:
+        err_console.print("no sandbox credentials yet: run 'revloop sandbox up' first")
+        raise typer.Exit(1)
+    os.environ.update({k: v for values in env.values() for k, v in values.items()})
+
+
+SandboxOption = Annotated[
+    bool, typer.Option("--sandbox", help="Use the local sandboxes' settings (as printed by 'revloop sandbox env').")
+]
 
 
 def _endpoint_table(configs, title: str) -> Table:  # type: ignore[no-untyped-def]
@@ -147,7 +165,7 @@ def sandbox_status(data_dir: DataDirOption = None) -> None:
 
 @sandbox_app.command("reset")
 def sandbox_reset(
-    seed: Annotated[int | None, typer.Option(help="New seed [default: the one they started with].")] = None,
+    seed: Annotated[int | None, typer.Option(help="New seed (default: the one they started with).")] = None,
     scale: Annotated[str | None, typer.Option(help="New scale: demo, large or empty.")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -201,7 +219,7 @@ def sandbox_env(
 @sandbox_app.command("faults")
 def sandbox_faults(
     profile: Annotated[str, typer.Argument(help="none, flaky, slow, rate-limited, short-tokens or down.")],
-    system: Annotated[list[str] | None, typer.Option(help="Only these systems [default: all].")] = None,
+    system: Annotated[list[str] | None, typer.Option(help="Only these systems (default: all).")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Switch the running sandboxes to a fault profile (see docs/sandboxes.md for every knob)."""
@@ -272,19 +290,14 @@ def keys_rotate(
 
 @app.command()
 def doctor(
-    sandbox: Annotated[bool, typer.Option("--sandbox", help="Check against the local sandboxes' settings.")] = False,
+    sandbox: SandboxOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Check the configuration and reach each configured system; exits non-zero if anything fails."""
-    import os
-
     from revloop.doctor import run_checks
 
     if sandbox:
-        from sandboxes import control
-
-        env = control.client_env(_running_configs(_data_dir(data_dir)))
-        os.environ.update({k: v for values in env.values() for k, v in values.items()})
+        _use_sandbox_settings(data_dir)
     results = run_checks(_settings())
     table = Table(title="revloop doctor")
     for column in ("component", "target", "status", "detail", "time"):
@@ -294,6 +307,61 @@ def doctor(
         table.add_row(result.component, result.target, status, result.detail, f"{result.seconds:.2f}s")
     console.print(table)
     if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def load(
+    system: Annotated[str, typer.Argument(help="salesforce, erp, payments or all.")] = "all",
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Drop the raw tables and cursors; load all again.")
+    ] = False,
+    sandbox: SandboxOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Load raw data into raw_<system> (incrementally unless --full-refresh), with a summary at the end."""
+    from pipelines.catalog import SYSTEMS, source_factory
+    from pipelines.common.locking import PipelineBusy
+    from pipelines.common.runner import run_load
+    from revloop import warehouse
+    from revloop.progress import RichCollector, load_progress
+
+    systems = list(SYSTEMS) if system == "all" else [system]
+    if any(s not in SYSTEMS for s in systems):
+        raise typer.BadParameter(f"choose one of {', '.join(SYSTEMS)} or all", param_hint="SYSTEM")
+    if sandbox:
+        _use_sandbox_settings(data_dir)
+    settings = _settings()
+    url = warehouse.database_url(settings)
+    summary = Table(title="revloop load")
+    for column in ("system", "table", "rows", "quarantined", "seconds", "cursor / notes"):
+        summary.add_column(column, justify="right" if column in ("rows", "quarantined", "seconds") else "left")
+    failed = False
+    for name in systems:
+        try:
+            with load_progress(console=console) as progress:
+                result = run_load(
+                    name, source_factory(name), settings, url, full_refresh=full_refresh,
+                    progress=RichCollector(progress, name),
+                )
+        except PipelineBusy as exc:
+            err_console.print(f"[yellow]{name}:[/yellow] {exc}")
+            failed = True
+            continue
+        except Exception as exc:  # one system failing must not hide the others' results
+            err_console.print(f"[red]{name} failed:[/red] {type(exc).__name__}: {exc}")
+            failed = True
+            continue
+        notes = ", ".join(f"{k}={v}" for k, v in result.notes.items() if not isinstance(v, dict | list))
+        tables = sorted(set(result.rows_by_table) | set(result.quarantined_by_object)) or ["-"]
+        for index, table_name in enumerate(tables):
+            summary.add_row(
+                name if index == 0 else "", table_name, f"{result.rows_by_table.get(table_name, 0):,}",
+                f"{result.quarantined_by_object.get(table_name, 0):,}",
+                f"{result.seconds:.1f}" if index == 0 else "", notes if index == 0 else "",
+            )
+    console.print(summary)
+    if failed:
         raise typer.Exit(1)
 
 

@@ -28,7 +28,9 @@ def credentials_from_url(database_url: str) -> dict[str, Any]:
     }
 
 
-def make_pipeline(name: str, dataset: str, database_url: str, pipelines_dir: Path) -> dlt.Pipeline:
+def make_pipeline(
+    name: str, dataset: str, database_url: str, pipelines_dir: Path, progress: Any = None
+) -> dlt.Pipeline:
     """A dlt pipeline loading into ``dataset`` of the warehouse.
 
     The working directory only holds packages in flight; the cursors and the schema live in the
@@ -39,5 +41,5 @@ def make_pipeline(name: str, dataset: str, database_url: str, pipelines_dir: Pat
         destination=postgres(credentials=credentials_from_url(database_url)),
         dataset_name=dataset,
         pipelines_dir=str(pipelines_dir),
-        progress="log" if os.environ.get("REVLOOP_PROGRESS") == "log" else None,
+        progress=progress or ("log" if os.environ.get("REVLOOP_PROGRESS") == "log" else None),
     )

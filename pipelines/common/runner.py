@@ -73,8 +73,13 @@ def run_load(
     *,
     full_refresh: bool = False,
     pipelines_dir: Path | None = None,
+    progress: Any = None,
 ) -> LoadSummary:
-    """Load ``system`` into ``raw_<system>``; raises ``PipelineBusy`` when the same load already runs."""
+    """Load ``system`` into ``raw_<system>``; raises ``PipelineBusy`` when the same load already runs.
+
+    ``progress`` is a dlt collector (``dlt.common.runtime.collector.Collector``) that sees rows as they
+    are extracted, normalized and loaded; the CLI passes one that draws a progress display.
+    """
     started = time.perf_counter()
     dataset = dataset_for(system)
     keyring = load_keyring(settings.environment, settings.home)
@@ -86,7 +91,7 @@ def run_load(
             full_refresh=full_refresh,
         )
         pipeline = make_pipeline(
-            f"revloop_{system}", dataset, database_url, pipelines_dir or settings.home / "dlt" / system
+            f"revloop_{system}", dataset, database_url, pipelines_dir or settings.home / "dlt" / system, progress
         )
         source = make_source(context)
         info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
