@@ -18,7 +18,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from sandboxes.payments import catalog, customers, invoices, payments, platform
+from sandboxes.payments import (
+    catalog,
+    customers,
+    invoices,
+    ledger,
+    payments,
+    platform,
+    subscriptions,
+    unmodelled,
+)
 from sandboxes.payments.errors import StripeError, error_body, request_id
 from sandboxes.payments.forms import decode
 from sandboxes.payments.idempotency import IdempotencyKeys, fingerprint, mismatch
@@ -30,7 +39,8 @@ from sandboxes.payments.service import Call, Raw, Reply, Service
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Service, Call], Any]
-ROUTE_TABLES = (customers.ROUTES, catalog.ROUTES, invoices.ROUTES, payments.ROUTES, platform.ROUTES)
+ROUTE_TABLES = (customers.ROUTES, catalog.ROUTES, invoices.ROUTES, payments.ROUTES, platform.ROUTES, ledger.ROUTES,
+                subscriptions.ROUTES, unmodelled.ROUTES)
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 FORM = "application/x-www-form-urlencoded"
 

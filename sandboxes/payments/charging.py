@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from sandboxes.payments import objects, payment_methods
+from sandboxes.payments import ledger, objects, payment_methods
 from sandboxes.payments.errors import DOC_URL, error_body
 from sandboxes.payments.params import Params
 from sandboxes.payments.service import Call, Reply, Service, diff
@@ -95,6 +95,8 @@ def confirm(svc: Service, call: Call, intent: dict[str, Any], method_ref: Any) -
         else:
             intent.update(status="requires_capture", amount_capturable=intent["amount"])
         svc.store.save(intent, tag=intent["status"])
+        if captured:
+            ledger.record(svc, ledger.for_charge(charge, call.now), charge["customer"])
         svc.emit(call, "charge.succeeded", charge)
         if captured:
             svc.emit(call, "payment_intent.succeeded", intent, diff(before, intent))
@@ -108,6 +110,9 @@ def confirm(svc: Service, call: Call, intent: dict[str, Any], method_ref: Any) -
 
 def _open_dispute(svc: Service, call: Call, charge: dict[str, Any]) -> None:
     dispute = objects.dispute(objects.new_id("dp"), call.now, charge)
+    withdrawal = ledger.for_dispute(dispute)
+    dispute["balance_transactions"] = [withdrawal]
+    ledger.record(svc, withdrawal, charge["customer"])
     svc.store.insert(dispute, customer=charge["customer"], parent=charge["id"], tag=dispute["status"])
     before = dict(charge)
     charge["disputed"] = True
@@ -129,11 +134,12 @@ def settle(svc: Service, payment_intent_id: str, outcome: str) -> None:
     _, method = payment_methods.resolve(method_id)
     if outcome == "succeeded":
         charge.update(status="succeeded", paid=True, captured=True, amount_captured=charge["amount"],
-                      balance_transaction="txn_" + charge["id"].split("_", 1)[1],
+                      balance_transaction=objects.transaction_id(charge["id"]),
                       outcome=payment_methods.outcome(method))
         intent.update(status="succeeded", amount_received=intent["amount"])
         svc.store.save(charge, tag="succeeded")
         svc.store.save(intent, tag="succeeded")
+        ledger.record(svc, ledger.for_charge(charge, call.now), charge["customer"])
         svc.emit(call, "charge.succeeded", charge, diff(before_charge, charge))
         svc.emit(call, "payment_intent.succeeded", intent, diff(before_intent, intent))
         _invoice_paid(svc, call, intent)

@@ -11,13 +11,16 @@ from typing import Any
 import orjson
 
 from sandboxes.common.credentials import load_or_create, token
+from sandboxes.payments import unmodelled
 from sandboxes.payments.errors import StripeError, redact_key
 from sandboxes.payments.store import Store
 
-RESOURCES = (
+_MODELLED = (
     "customers", "products", "prices", "invoices", "invoiceitems", "payment_intents", "charges", "refunds",
-    "disputes", "events", "webhook_endpoints", "accounts", "balance",
+    "disputes", "events", "webhook_endpoints", "accounts", "balance", "balance_transactions", "plans",
+    "subscriptions", "subscription_items",
 )
+RESOURCES = (*_MODELLED, *sorted({spec.permission for spec in unmodelled.RESOURCES} - set(_MODELLED)))
 """Resources a restricted key's permissions name (``/v1/<resource>``; ``/v1/account`` counts as accounts)."""
 
 READER_KEY_NAME = "revloop-reader"

@@ -6,10 +6,22 @@ import secrets
 import string
 from typing import Any
 
+from sandboxes.book import stripe_id
+
 API_VERSION = "2025-08-27.basil"
 """The account's default API version: events carry it, responses echo it when a client sends none."""
 
 _ALPHABET = string.ascii_letters + string.digits
+
+
+def transaction_id(source_id: str) -> str:
+    """The ``txn_`` id of the balance transaction a charge, refund or dispute created.
+
+    A charge's keeps the charge's suffix (``ch_abc`` -> ``txn_abc``). Others are derived by hashing, because
+    seeded refunds share their charge's suffix and the two entries must not share an id.
+    """
+    prefix, _, suffix = source_id.partition("_")
+    return f"txn_{suffix}" if prefix in ("ch", "py") else stripe_id("txn", source_id)
 
 
 def new_id(prefix: str, length: int = 24) -> str:
@@ -180,7 +192,7 @@ def charge(object_id: str, created: int, intent: dict[str, Any], method: dict[st
         "id": object_id, "object": "charge", "amount": intent["amount"],
         "amount_captured": intent["amount"] if paid and captured else 0, "amount_refunded": 0,
         "application": None, "application_fee": None, "application_fee_amount": None,
-        "balance_transaction": ("txn_" + object_id.split("_", 1)[1]) if paid and captured else None,
+        "balance_transaction": transaction_id(object_id) if paid and captured else None,
         "billing_details": {"address": None, "email": None, "name": None, "phone": None},
         "calculated_statement_descriptor": "REVLOOP", "captured": paid and captured, "created": created,
         "currency": intent["currency"], "customer": intent["customer"], "description": intent["description"],
@@ -201,7 +213,7 @@ def refund(object_id: str, created: int, charge_obj: dict[str, Any], amount: int
            metadata: dict[str, str] | None = None) -> dict[str, Any]:
     return {
         "id": object_id, "object": "refund", "amount": amount,
-        "balance_transaction": "txn_" + object_id.split("_", 1)[1], "charge": charge_obj["id"],
+        "balance_transaction": transaction_id(object_id), "charge": charge_obj["id"],
         "created": created, "currency": charge_obj["currency"], "destination_details": None,
         "metadata": metadata or {}, "payment_intent": charge_obj["payment_intent"], "reason": reason,
         "receipt_number": None, "source_transfer_reversal": None, "status": "succeeded",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandboxes.payments import charging, objects
+from sandboxes.payments import charging, ledger, objects
 from sandboxes.payments.errors import StripeError, invalid_param
 from sandboxes.payments.money import MINIMUM_CHARGE_AMOUNTS, format_amount
 from sandboxes.payments.service import Call, Raw, Reply, Service, diff
@@ -149,11 +149,12 @@ def capture_intent(svc: Service, call: Call) -> dict[str, Any]:
     before = dict(intent)
     charge = svc.load("charge", intent["latest_charge"])
     before_charge = dict(charge)
-    charge.update(captured=True, amount_captured=amount, balance_transaction="txn_" + charge["id"].split("_", 1)[1])
+    charge.update(captured=True, amount_captured=amount, balance_transaction=objects.transaction_id(charge["id"]))
     intent.update(status="succeeded", amount_received=amount, amount_capturable=0,
                   metadata=p.metadata_update(intent["metadata"]))
     svc.store.save(charge)
     svc.store.save(intent, tag="succeeded")
+    ledger.record(svc, ledger.for_charge(charge, call.now), charge["customer"])
     svc.emit(call, "charge.captured", charge, diff(before_charge, charge))
     svc.emit(call, "payment_intent.succeeded", intent, diff(before, intent))
     return intent
@@ -236,6 +237,7 @@ def create_refund(svc: Service, call: Call) -> dict[str, Any]:
     refund = objects.refund(objects.new_id("re"), call.now, charge, amount, reason=reason,
                             metadata=p.metadata_update())
     svc.store.insert(refund, customer=charge["customer"], parent=charge["id"], tag="succeeded")
+    ledger.record(svc, ledger.for_refund(refund), charge["customer"])
     before = dict(charge)
     charge["amount_refunded"] += amount
     charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]

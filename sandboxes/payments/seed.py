@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from sandboxes import book
-from sandboxes.payments import charging, invoices, objects, payment_methods
+from sandboxes.payments import charging, invoices, ledger, objects, payment_methods, subscriptions
 from sandboxes.payments.money import to_minor_units
 from sandboxes.payments.store import Store
 
@@ -133,6 +133,8 @@ class Seeder:
                 self.seed_invoice(cus, deal, deal.invoice)
         for payment in company.orphan_payments:
             self.seed_payment(cus, payment, None, {})
+        for source in company.subscriptions:
+            self.seed_subscription(cus, company, source)
         self.add(cus, tag=cus["email"])
 
     def seed_invoice(self, cus: dict[str, Any], deal: book.Deal, source: book.Invoice) -> None:
@@ -228,6 +230,7 @@ class Seeder:
         intent.update(latest_charge=charge["id"], payment_method=method_id)
         if succeeded:
             intent.update(status="succeeded", amount_received=amount)
+            self.ledger_entry(ledger.for_charge(charge, at), cus["id"])
             self.event("charge.succeeded", charge, at)
             self.event("payment_intent.succeeded", intent, at)
         else:
@@ -261,7 +264,67 @@ class Seeder:
                                     reason="requested_by_customer")
             charge.update(amount_refunded=refunded, refunded=refunded >= charge["amount_captured"])
             self.add(refund, customer=cus["id"], parent=charge["id"], tag="succeeded")
+            self.ledger_entry(ledger.for_refund(refund), cus["id"])
             self.event("refund.created", refund, refund_at)
             self.event("charge.refunded", charge, refund_at, {"amount_refunded": 0, "refunded": False})
         self.add(intent, customer=cus["id"], tag=intent["status"])
         self.add(charge, customer=cus["id"], parent=intent["id"], tag=charge["status"])
+
+    def ledger_entry(self, entry: dict[str, Any], customer: str) -> None:
+        self.add(entry, customer=customer, parent=entry["source"], tag=entry["type"])
+
+    def seed_subscription(self, cus: dict[str, Any], company: book.Company, source: book.Subscription) -> None:
+        """A yearly, invoice-billed subscription to the recurring products of the deal that started it.
+
+        The book's Active/Expired/Cancelled become ``active``; ``canceled`` at the end of the term (not
+        renewed); ``canceled`` part-way through the term (at the customer's request, half way to today).
+        """
+        currency = cus["currency"]
+        deal = _starting_deal(company, source)
+        quantities: dict[int, int] = {}
+        for line in deal.lines if deal else ():
+            if (line.product_index, currency) in self.prices and self._recurring(line.product_index, currency):
+                quantities[line.product_index] = quantities.get(line.product_index, 0) + line.quantity
+        if not quantities:
+            logger.debug("subscription %s has no recurring price in %s; not seeded", source.sf_subscription_id,
+                         currency)
+            return
+        sub_id = book.stripe_id("sub", source.sf_subscription_id)
+        created = ts(source.start_date)
+        period = (created, ts(source.end_date + dt.timedelta(days=1)))
+        items = [subscriptions.subscription_item(book.stripe_id("si", sub_id, index), created, sub_id,
+                                                 self.prices[(index, currency)], quantity, period)
+                 for index, quantity in sorted(quantities.items())]
+        metadata = {"salesforce_subscription_id": source.sf_subscription_id}
+        latest_invoice = None
+        if deal is not None:
+            metadata["salesforce_opportunity_id"] = deal.sf_opportunity_id
+            if deal.invoice is not None and deal.invoice.stripe_invoice_id:
+                latest_invoice = deal.invoice.stripe_invoice_id
+        sub = subscriptions.subscription(sub_id, created, cus["id"], currency, items, period=period,
+                                         days_until_due=company.payment_terms_days, latest_invoice=latest_invoice,
+                                         metadata=metadata)
+        self.event("customer.subscription.created", sub, created)
+        if source.status == "Expired":
+            subscriptions.cancel(sub, period[1], period[1], at_period_end=True)
+        elif source.status == "Cancelled":
+            last_day = min(source.end_date, self.today)
+            at = ts(source.start_date + (last_day - source.start_date) / 2)
+            subscriptions.cancel(sub, at, at, at_period_end=False)
+        if sub["status"] == "canceled" and sub["ended_at"] <= self.now:
+            self.event("customer.subscription.deleted", sub, sub["ended_at"])
+        for item in items:
+            self.add(item, customer=cus["id"], parent=sub_id)
+        self.add(sub, customer=cus["id"], tag=sub["status"])
+
+    def _recurring(self, product_index: int, currency: str) -> bool:
+        return self.prices[(product_index, currency)]["recurring"] is not None
+
+
+def _starting_deal(company: book.Company, source: book.Subscription) -> book.Deal | None:
+    """The won deal whose invoice (or close) date is the subscription's start: the book links them that way."""
+    for deal in company.deals:
+        start = deal.invoice.invoice_date if deal.invoice else deal.close_date
+        if deal.is_won and start == source.start_date:
+            return deal
+    return None

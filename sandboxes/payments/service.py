@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import fnmatch
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -148,8 +148,15 @@ class Service:
     # -- lists ------------------------------------------------------------------------------------------
 
     def list_page(self, call: Call, kind: str, url: str, *, where: Sequence[str] = (), args: Sequence[Any] = (),
-                  filters: Sequence[str] = ()) -> Raw:
-        """Stripe's list envelope over ``kind``, newest first, with limit, cursors and ``created`` filters."""
+                  filters: Sequence[str] = (), label: str | None = None,
+                  transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Raw:
+        """Stripe's list envelope over ``kind``, newest first, with limit, cursors and ``created`` filters.
+
+        Args:
+            label: the object name unknown cursors are reported under (``No such plan``); defaults to ``kind``.
+            transform: rewrites each item before it is returned (a view such as plans over prices, or a field
+                computed at read time); items are then decoded instead of spliced as stored.
+        """
         p = call.params
         p.allow({"limit", "starting_after", "ending_before", "created", *filters})
         limit = p.int("limit")
@@ -169,18 +176,23 @@ class Service:
         if starting_after and ending_before:
             raise StripeError(400, "You may only specify one of these parameters: ending_before, starting_after.",
                               param="starting_after")
+        cursor_label = label or kind.replace("_", " ")
         if starting_after:
             after = self.store.position(starting_after, kind)
             if after is None:
-                raise no_such(kind.replace("_", " "), starting_after, "starting_after")
+                raise no_such(cursor_label, starting_after, "starting_after")
         if ending_before:
             before = self.store.position(ending_before, kind)
             if before is None:
-                raise no_such(kind.replace("_", " "), ending_before, "ending_before")
+                raise no_such(cursor_label, ending_before, "ending_before")
         bodies, has_more = self.store.page(kind, where=where, args=args, after=after, before=before, limit=limit)
         expand = [e for e in p.expand() if e.startswith("data.")]
-        if expand:
-            items = [self.expand(orjson.loads(b), expand, "data.") for b in bodies]
+        if expand or transform is not None:
+            items = [orjson.loads(b) for b in bodies]
+            if transform is not None:
+                items = [transform(item) for item in items]
+            if expand:
+                items = [self.expand(item, expand, "data.") for item in items]
             bodies = [orjson.dumps(item) for item in items]
         body = (
             b'{"object":"list","data":[' + b",".join(bodies) + b'],"has_more":'
