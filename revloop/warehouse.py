@@ -26,6 +26,10 @@ class WarehouseError(RuntimeError):
 
 def embedded_url(home: Path) -> str:
     """Start (or join) the embedded PostgreSQL under ``home/pgdata`` and return its URL."""
+    import warnings
+
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: harmless
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver  # imported lazily: it pulls psutil/platformdirs and starts processes
 
     pgdata = (home / "pgdata").resolve()
@@ -97,4 +101,4 @@ def server_version(url: str, timeout: float = 5.0) -> str:
 
 def redact(url: str) -> str:
     """``url`` with any password replaced, safe to print."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    X
