@@ -59,3 +59,7 @@ def test_configured_url_wins_over_the_embedded_server(warehouse_url: str) -> Non
 )
 def test_password_is_hidden_when_url_is_redacted(url: str, expected: str) -> None:
     assert warehouse.redact(url) == expected
+
+
+def test_empty_password_is_left_alone_when_url_is_redacted() -> None:
+    assert warehouse.redact("postgresql://postgres:@/postgres?host=/tmp/x") == "postgresql://postgres:@/postgres?host=/tmp/x"
