@@ -101,4 +101,4 @@ def server_version(url: str, timeout: float = 5.0) -> str:
 
 def redact(url: str) -> str:
     """``url`` with any password replaced, safe to print."""
-    X
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
