@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
 
@@ -34,6 +35,7 @@ create table if not exists {SCHEMA}.oauth_tokens (
     updated_at        timestamptz not null default now(),
     primary key (system, client_id)
 );
+alter table {SCHEMA}.oauth_tokens add column if not exists seeded_from_sha256 text;
 comment on table {SCHEMA}.oauth_tokens is
     'OAuth tokens per system and client, encrypted (revloop.crypto); never plaintext';
 """
@@ -68,13 +70,26 @@ class TokenStore:
         self._field = f"{SCHEMA}.oauth_tokens.{system}"
 
     def seed_refresh_token(self, refresh_token: str) -> None:
-        """Store an initial refresh token (from an authorization) unless a chain is already stored."""
+        """Store an initial refresh token (from an authorization) unless the chain already started from it.
+
+        The chain continues from the newest stored token; only a *different* configured token (someone
+        authorized the app again, e.g. after the chain was revoked) replaces it. Comparing digests means
+        the configured token itself is never stored in plain text.
+        """
+        digest = hashlib.sha256(refresh_token.encode()).hexdigest()
         with psycopg.connect(self.database_url) as conn:
             ensure_schema(conn)
             conn.execute(
-                f"""insert into {SCHEMA}.oauth_tokens (system, client_id, refresh_token_enc)
-                    values (%s, %s, %s) on conflict (system, client_id) do nothing""",
-                (self.system, self.client_id, self.cipher.encrypt(refresh_token, self._field + ".refresh")),
+                f"""insert into {SCHEMA}.oauth_tokens (system, client_id, refresh_token_enc, seeded_from_sha256)
+                    values (%s, %s, %s, %s)
+                    on conflict (system, client_id) do update
+                    set refresh_token_enc = excluded.refresh_token_enc, access_token_enc = null,
+                        expires_at = null, seeded_from_sha256 = excluded.seeded_from_sha256, updated_at = now()
+                    where {SCHEMA}.oauth_tokens.seeded_from_sha256 is distinct from excluded.seeded_from_sha256""",
+                (
+                    self.system, self.client_id,
+                    self.cipher.encrypt(refresh_token, self._field + ".refresh"), digest,
+                ),
             )
 
     def access_token(
@@ -82,13 +97,16 @@ class TokenStore:
         issue: Callable[[str | None], IssuedToken],
         *,
         force_refresh: bool = False,
+        rejected_access_token: str | None = None,
         margin_seconds: float = 60.0,
     ) -> IssuedToken:
         """A valid access token: the stored one while fresh, else one from ``issue(current_refresh_token)``.
 
         ``issue`` is called with the refresh token in force (None for grants without one, such as client
         credentials) while the row is locked; what it returns is stored before the lock is released.
-        ``force_refresh`` is for a 401 on a token we thought valid.
+        ``force_refresh`` is for a 401 on a token we thought valid. ``rejected_access_token`` is the finer
+        form of it for several processes sharing a token: a refresh happens only if the stored access token
+        is still the rejected one; if another process already replaced it, its token is returned instead.
         """
         with psycopg.connect(self.database_url) as conn:
             ensure_schema(conn)
@@ -107,6 +125,11 @@ class TokenStore:
                 assert row is not None
                 refresh_enc, access_enc, instance_url, expires_at = row
                 now = dt.datetime.now(dt.UTC)
+                stored_access = self.cipher.decrypt(access_enc, self._field + ".access") if access_enc else None
+                if rejected_access_token is not None and stored_access != rejected_access_token:
+                    force_refresh = False
+                elif rejected_access_token is not None:
+                    force_refresh = True
                 if (
                     not force_refresh
                     and access_enc is not None
@@ -114,7 +137,7 @@ class TokenStore:
                     and expires_at - dt.timedelta(seconds=margin_seconds) > now
                 ):
                     return IssuedToken(
-                        access_token=self.cipher.decrypt(access_enc, self._field + ".access") or "",
+                        access_token=stored_access or "",
                         instance_url=instance_url or "",
                         expires_in_seconds=(expires_at - now).total_seconds(),
                     )

@@ -11,6 +11,9 @@ import psycopg
 from dlt.destinations import postgres
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+# Arrow tables skip dlt's row normalizer; without this their rows carry no ``_dlt_load_id`` (rows are
+# counted per load by that column, see pipelines.common.runner).
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
 
 def credentials_from_url(database_url: str) -> dict[str, Any]:
@@ -19,13 +22,20 @@ def credentials_from_url(database_url: str) -> dict[str, Any]:
     dlt requires a password field even where the server trusts the client, so an unused one is filled in.
     """
     info = psycopg.conninfo.conninfo_to_dict(database_url)
-    return {
+    host = info.get("host") or "localhost"
+    credentials: dict[str, Any] = {
         "database": info.get("dbname") or "postgres",
         "username": info.get("user") or "postgres",
         "password": info.get("password") or "unused",
-        "host": info.get("host") or "localhost",
+        "host": host,
         "port": int(info.get("port") or 5432),
     }
+    if host.startswith("/"):
+        # dlt renders the host into the URL's authority, where a socket directory is not valid: libpq
+        # takes it from the query string instead (it overrides the authority's host).
+        credentials["host"] = "localhost"
+        credentials["query"] = {"host": host}
+    return credentials
 
 
 def make_pipeline(

@@ -93,9 +93,12 @@ def run_load(
         pipeline = make_pipeline(
             f"revloop_{system}", dataset, database_url, pipelines_dir or settings.home / "dlt" / system, progress
         )
+        # A run that died after extracting left a package on disk; dlt's ``run`` would only load it and
+        # return, so finish it first and then read what changed since.
+        load_ids = list(pipeline.run().loads_ids) if pipeline.has_pending_data else []
         source = make_source(context)
         info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
-        load_ids = list(info.loads_ids)
+        load_ids += list(info.loads_ids)
         rows = _rows_by_table(database_url, dataset, load_ids, pipeline)
         summary = LoadSummary(
             system=system, dataset=dataset, seconds=time.perf_counter() - started, rows_by_table=rows,
