@@ -37,13 +37,14 @@ def seed_once(scale: str, seed: int) -> dict[str, Any]:
                     if not proc.alive():
                         log = proc.log_file.read_text(errors="replace")[-3000:]
                         raise RuntimeError(f"{name} exited while seeding:\n{log}")
-                    doc = control.health(proc.config)
-                    if doc is not None:
+                    if control.alive(proc.config):
                         ready[name] = time.perf_counter() - started
-                        records[name] = sum(int(v) for v in doc["records"].values())
                 if time.perf_counter() > deadline:
                     raise TimeoutError("sandboxes not ready after 30 minutes")
                 time.sleep(0.2)
+            for proc in processes:
+                doc = control.health(proc.config, timeout=600) or {"records": {}}
+                records[proc.config.system] = sum(int(v) for v in doc["records"].values())
         finally:
             control.stop(processes)
         return {"seconds_by_system": ready, "records_by_system": records, "total_seconds": max(ready.values()),

@@ -381,7 +381,7 @@ def demo(
         version = warehouse.server_version(url)
     directory = _data_dir(None)
     configs = control.configs(directory, seed=seed)
-    if all(control.health(c) for c in configs):
+    if all(control.alive(c) for c in configs):
         processes = []
         console.print("sandboxes already running")
     else:

@@ -85,8 +85,20 @@ def http_client(config: SandboxConfig, timeout: float = 10.0) -> httpx.Client:
     return httpx.Client(base_url=config.base_url, verify=verify, timeout=timeout, trust_env=False)
 
 
-def health(config: SandboxConfig, timeout: float = 2.0) -> dict[str, Any] | None:
-    """The sandbox's health document, or None when it does not answer."""
+def alive(config: SandboxConfig, timeout: float = 2.0) -> bool:
+    """Whether the sandbox answers (its cheap liveness endpoint)."""
+    try:
+        with http_client(config, timeout) as client:
+            return client.get("/__sandbox__/ping").status_code == 200
+    except (httpx.HTTPError, OSError):
+        return False
+
+
+def health(config: SandboxConfig, timeout: float = 60.0) -> dict[str, Any] | None:
+    """The sandbox's health document with its record counts, or None when it does not answer.
+
+    Counting a large book takes seconds; use :func:`alive` to poll for start-up.
+    """
     try:
         with http_client(config, timeout) as client:
             response = client.get("/__sandbox__/health")
@@ -147,7 +159,7 @@ def wait_healthy(processes: list[SandboxProcess], timeout: float) -> None:
         for proc in list(pending):
             if not proc.alive():
                 raise SandboxError(f"the {proc.config.system} sandbox exited during start-up:\n{_tail(proc.log_file)}")
-            if health(proc.config) is not None:
+            if alive(proc.config):
                 pending.remove(proc)
         if pending and time.monotonic() > deadline:
             names = ", ".join(p.config.system for p in pending)

@@ -119,6 +119,10 @@ def build_app(config: SandboxConfig, backend: SandboxBackend, faults: FaultState
             }
         )
 
+    async def ping(request: Request) -> Response:
+        # Liveness only: health counts every record, which takes seconds on a large book.
+        return json_response({"system": backend.name, "status": "ok"})
+
     async def get_faults(request: Request) -> Response:
         return json_response(faults.snapshot())
 
@@ -154,6 +158,7 @@ def build_app(config: SandboxConfig, backend: SandboxBackend, faults: FaultState
         return json_response({"system": backend.name, "seed": seed, "scale": scale, "records": seeded})
 
     admin: list[BaseRoute] = [
+        Route(f"{ADMIN_PREFIX}/ping", ping, methods=["GET"]),
         Route(f"{ADMIN_PREFIX}/health", health, methods=["GET"]),
         Route(f"{ADMIN_PREFIX}/faults", get_faults, methods=["GET"]),
         Route(f"{ADMIN_PREFIX}/faults", put_faults, methods=["PUT", "POST"]),

@@ -178,3 +178,7 @@ def test_header_names_are_sent_in_vendor_casing_when_answering(client: TestClien
     response = client.get("/items")
     raw_names = [name for name, _ in response.headers.raw]
     assert b"Content-Type" in raw_names and b"content-type" not in raw_names
+
+
+def test_ping_answers_without_counting_when_polled(client: TestClient) -> None:
+    assert client.get("/__sandbox__/ping").json() == {"system": "tiny", "status": "ok"}
