@@ -1,0 +1,137 @@
+"""The ERP source (Odoo): customers, products, invoices and their lines, payments, into ``raw_erp``.
+
+One merge resource per model (see ``settings.MODELS``), read with the read-only API key over JSON-2.
+Incremental by ``write_date`` with an overlap window; deletions noticed by comparing ids (see
+``deletions``); the cursor and the overlap window's digests live in dlt's state, which dlt keeps in the
+warehouse with the load, so any machine resumes from where the last committed load ended.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import dlt
+import pyarrow as pa
+
+from pipelines.common.runner import LoadContext, dataset_for
+from pipelines.erp import settings as erp
+from pipelines.erp.deletions import Warehouse, compare_ids
+from pipelines.erp.helpers import ErpReader, RecentWindow, prefetched, shift
+from pipelines.erp.tables import PageConverter
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["erp_source"]
+
+
+@dlt.source(name="erp", max_table_nesting=0)
+def erp_source(context: LoadContext) -> Any:
+    """The ERP's raw tables; build a fresh source for every run."""
+    context.notes.setdefault("api", "odoo json-2 (read-only key)")
+    return [_model_resource(spec, context) for spec in erp.MODELS]
+
+
+def _model_resource(spec: erp.ModelSpec, context: LoadContext) -> Any:
+    @dlt.resource(
+        name=spec.table,
+        write_disposition="merge",
+        primary_key="id",
+        # A record read twice in one run (written again while the run read it) keeps its latest version.
+        columns={"_revloop_extracted_at": {"data_type": "timestamp", "dedup_sort": "desc"}},
+    )
+    def records() -> Iterator[pa.Table]:
+        state = dlt.current.resource_state()
+        with ErpReader(context.settings.erp) as reader, \
+                Warehouse(context.database_url, dataset_for(context.system)) as warehouse:
+            fields, schema_notes = reader.available_fields(spec)
+            if schema_notes:
+                context.notes.setdefault("schema_changes", []).extend(schema_notes)
+            converter = PageConverter(spec, fields, context.protector, context.quarantine,
+                                      warehouse.open_rejections(spec.model))
+            loaded_before = bool(warehouse.columns(spec.table)) and not context.full_refresh
+            if spec.incremental:
+                yield from _incremental(spec, reader, warehouse, converter, state, context, loaded_before)
+            else:
+                yield from _whole(spec, reader, warehouse, converter, context, loaded_before)
+            _count(context, "api_calls", spec.table, reader.calls)
+            _add_seconds(context, "http", reader.seconds)
+            _add_seconds(context, "convert_and_protect", converter.seconds)
+
+    return records
+
+
+def _incremental(spec: erp.ModelSpec, reader: ErpReader, warehouse: Warehouse, converter: PageConverter,
+                 state: dict[str, Any], context: LoadContext, loaded_before: bool) -> Iterator[pa.Table]:
+    domain = list(spec.domain)
+    cursor: str | None = None if context.full_refresh else state.get("cursor")
+    if loaded_before and cursor is not None:
+        yield from _deletions_and_gaps(spec, reader, warehouse, converter, context, domain)
+    since = shift(cursor, -erp.OVERLAP) if cursor else None
+    window = RecentWindow(None if context.full_refresh else state.get("recent"), erp.OVERLAP, erp.RECENT_IDS_CAP)
+    for page in prefetched(reader.changed_since(spec.model, domain, converter.field_names, since)):
+        table = converter.convert(window.unchanged(page))
+        if table is not None:
+            yield table
+    if window.skipped:
+        _count(context, "unchanged_rereads_skipped", spec.table, window.skipped)
+    state["cursor"] = max(filter(None, (cursor, window.newest)), default=None)
+    state["recent"] = window.state()
+
+
+def _whole(spec: erp.ModelSpec, reader: ErpReader, warehouse: Warehouse, converter: PageConverter,
+           context: LoadContext, loaded_before: bool) -> Iterator[pa.Table]:
+    """A small model read whole: whatever the warehouse has and the ERP no longer has was deleted."""
+    seen: set[int] = set()
+    for page in reader.changed_since(spec.model, list(spec.domain), converter.field_names, None):
+        seen.update(r["id"] for r in page if isinstance(r.get("id"), int))
+        table = converter.convert(page)
+        if table is not None:
+            yield table
+    if loaded_before:
+        gone = sorted(warehouse.live_ids(spec.table) - seen)
+        if gone:
+            yield _deleted(spec, warehouse, converter, context, gone)
+
+
+def _deletions_and_gaps(spec: erp.ModelSpec, reader: ErpReader, warehouse: Warehouse, converter: PageConverter,
+                        context: LoadContext, domain: list[Any]) -> Iterator[pa.Table]:
+    max_id, live = warehouse.live_extent(spec.table)
+    if max_id == 0:
+        return
+    erp_count = reader.search_count(spec.model, [*domain, ("id", "<=", max_id)])
+    difference = compare_ids(
+        warehouse, spec.table, max_id, live, erp_count, lambda: reader.ids(spec.model, domain, max_id),
+        converter.open_rejections,
+    )
+    if difference is None:
+        return
+    logger.info("ERP %s: %d deleted, %d never loaded (ids up to %d compared)", spec.model,
+                len(difference.deleted), len(difference.missing), max_id)
+    if difference.deleted:
+        yield _deleted(spec, warehouse, converter, context, difference.deleted)
+    if difference.missing:
+        _count(context, "missed_records_recovered", spec.table, len(difference.missing))
+        for page in reader.read_ids(spec.model, converter.field_names, difference.missing):
+            table = converter.convert(page)
+            if table is not None:
+                yield table
+
+
+def _deleted(spec: erp.ModelSpec, warehouse: Warehouse, converter: PageConverter, context: LoadContext,
+             ids: list[int]) -> pa.Table:
+    _count(context, "deleted", spec.table, len(ids))
+    rows = warehouse.last_known_rows(spec.table, ids, converter.schema)
+    return converter.deleted(rows, dt.datetime.now(dt.UTC))
+
+
+def _count(context: LoadContext, note: str, table: str, value: int) -> None:
+    counts = context.notes.setdefault(note, {})
+    counts[table] = counts.get(table, 0) + value
+
+
+def _add_seconds(context: LoadContext, what: str, seconds: float) -> None:
+    timings = context.notes.setdefault("seconds", {})
+    timings[what] = round(timings.get(what, 0.0) + seconds, 3)
