@@ -1,0 +1,168 @@
+"""Reading the payments API: raw pages through the ``stripe`` SDK, retried, parsed with orjson.
+
+The SDK still makes every call (authentication, headers, its own network retries on 5xx, 409 and
+``Stripe-Should-Retry``), but the body is parsed once with orjson instead of being turned into
+``StripeObject`` trees: measured on list pages of 100 invoices, that is several times faster
+(see docs/ingestion/payments.md). Errors are raised as the SDK's own exceptions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+import stripe
+
+from pipelines.common.retry import retrying
+from pipelines.payments.settings import PAGE_SIZE
+
+logger = logging.getLogger(__name__)
+
+PREFETCH_PAGES = 4
+"""Pages read ahead of the consumer: the next request is in flight while the last page is parsed."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: connection failures, timeouts, 5xx, rate limits and lock timeouts (409/429).
+
+    Validation and permission errors (other 4xx) are not: retrying cannot change their answer.
+    """
+    if isinstance(exc, stripe.APIConnectionError):
+        return True
+    if isinstance(exc, stripe.StripeError):
+        status = exc.http_status or 0
+        return status in (409, 429) or status >= 500
+    return False
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the server asked to wait (``Retry-After``), if it did."""
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """One list page and the moment its request was sent (its rows reflect every change before that)."""
+
+    records: list[dict[str, Any]]
+    read_at: float
+
+
+@dataclasses.dataclass
+class CallStats:
+    """Where reading time went, for the summary and the benchmark."""
+
+    requests: int = 0
+    seconds_in_http: float = 0.0
+    seconds_parsing: float = 0.0
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+
+    def add(self, http_seconds: float, parse_seconds: float) -> None:
+        with self.lock:
+            self.requests += 1
+            self.seconds_in_http += http_seconds
+            self.seconds_parsing += parse_seconds
+
+
+class StripeReader:
+    """GETs against the payments API with the restricted read key, with retries and paging."""
+
+    def __init__(self, client: stripe.StripeClient, *, attempts: int = 8, base_seconds: float = 0.5,
+                 max_wait_seconds: float = 30.0) -> None:
+        self.client = client
+        self.attempts = attempts
+        self.base_seconds = base_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.stats = CallStats()
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The parsed JSON body of ``GET path``; the SDK's exception after the retries are spent."""
+        policy = retrying(is_transient, retry_after, attempts=self.attempts, base_seconds=self.base_seconds,
+                          max_wait_seconds=self.max_wait_seconds, what=f"GET {path}")
+        for attempt in policy:
+            with attempt:
+                return self._get_once(path, dict(params or {}))
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _get_once(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        requestor = self.client._requestor  # the SDK's own transport: auth, headers, network retries
+        body, status, headers = requestor.request_raw(
+            "get", path, params=params, options={}, base_address="api", api_mode="V1", usage=["revloop_ingest"],
+        )
+        fetched = time.perf_counter()
+        if not 200 <= status < 300:
+            requestor._interpret_response(body, status, headers, "V1")  # raises the SDK's typed error
+        parsed = orjson.loads(body)  # type: ignore[arg-type]
+        self.stats.add(fetched - started, time.perf_counter() - fetched)
+        return parsed  # type: ignore[no-any-return]
+
+    def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Page]:
+        """Every page of a list, newest first, paging with ``starting_after``; one request read ahead."""
+        return _prefetched(self._pages(path, dict(params or {})), PREFETCH_PAGES)
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[Page]:
+        params = {**params, "limit": PAGE_SIZE}
+        while True:
+            read_at = time.time()
+            body = self.get(path, params)
+            records = body.get("data") or []
+            yield Page(records, read_at)
+            if not body.get("has_more") or not records:
+                return
+            params["starting_after"] = records[-1]["id"]
+
+    def all_lines(self, invoice: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """All lines of ``invoice``: the embedded ones, or the lines list when more than those exist."""
+        lines = invoice.get("lines") or {}
+        if not lines.get("has_more"):
+            return list(lines.get("data") or [])
+        result: list[dict[str, Any]] = []
+        for page in self._pages(f"/v1/invoices/{invoice['id']}/lines", {}):
+            result.extend(page.records)
+        return result
+
+
+def _prefetched(pages: Iterator[Page], depth: int) -> Iterator[Page]:
+    """Iterate ``pages`` in a thread ``depth`` items ahead; errors surface at the consumer, in order."""
+    buffer: queue.Queue[Page | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        buffer.put(page, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="stripe-pages", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

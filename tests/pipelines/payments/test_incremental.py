@@ -1,0 +1,130 @@
+"""Incremental cycles: changes made through the stripe SDK reach the warehouse through the events feed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from revloop.crypto import MatchHasher, load_keyring
+from revloop.settings import Settings
+from tests.pipelines.payments.conftest import Loader, make_loader, warehouse_rows
+
+
+@pytest.fixture(scope="module")
+def load(settings: Settings, module_database: str) -> Loader:
+    loader = make_loader(settings, module_database)
+    assert loader().notes["mode"] == "backfill"
+    return loader
+
+
+def one(url: str, table: str, columns: str, object_id: str) -> tuple[Any, ...]:
+    rows = warehouse_rows(url, table, columns, f"id = '{object_id}'")
+    assert len(rows) == 1, f"{table} {object_id}: {len(rows)} rows"
+    return rows[0]
+
+
+def new_customer(client: stripe.StripeClient, email: str) -> Any:
+    return client.v1.customers.create(params={"name": "Harbourfront Analytics Pte. Ltd.", "email": email,
+                                              "phone": "+6568881234"})
+
+
+def draft_invoice(client: stripe.StripeClient, customer_id: str, amounts: list[int]) -> Any:
+    invoice = client.v1.invoices.create(params={
+        "customer": customer_id, "currency": "sgd", "collection_method": "send_invoice", "days_until_due": 30,
+    })
+    for amount in amounts:
+        client.v1.invoice_items.create(params={"customer": customer_id, "invoice": invoice.id, "amount": amount,
+                                               "currency": "sgd"})
+    return invoice
+
+
+def test_new_customer_and_draft_invoice_appear_when_created_after_the_backfill(
+    load: Loader, client: stripe.StripeClient, module_database: str, settings: Settings
+) -> None:
+    customer = new_customer(client, "ap@harbourfront.example")
+    invoice = draft_invoice(client, customer.id, [120_000, 30_050])
+
+    summary = load()
+
+    assert summary.notes["mode"] == "incremental"
+    email_hash, name_hash, email_enc = one(module_database, "customer", "email_hash, name_hash, email_enc", customer.id)
+    hasher = MatchHasher(load_keyring(settings.environment, settings.home))
+    assert email_hash == hasher.hash("AP@harbourfront.example ", "email")
+    assert name_hash and email_enc and "harbourfront" not in email_enc
+    assert one(module_database, "invoice", "status, total", invoice.id) == ("draft", 150_050)
+    lines = warehouse_rows(module_database, "invoice_line", "amount", f"invoice = '{invoice.id}' and not is_deleted")
+    assert sorted(lines) == [(30_050,), (120_000,)]
+    # The cycle reads what changed, not the book.
+    assert summary.rows_by_table.get("customer") == 1 and summary.rows_by_table.get("invoice") == 1
+
+
+def test_invoice_state_moves_from_draft_to_paid_and_events_are_kept_when_paid(
+    load: Loader, client: stripe.StripeClient, module_database: str
+) -> None:
+    customer = new_customer(client, "finance@quayside.example")
+    invoice = draft_invoice(client, customer.id, [99_900])
+    load()
+    assert one(module_database, "invoice", "status", invoice.id) == ("draft",)
+
+    client.v1.invoices.finalize_invoice(invoice.id)
+    paid = client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    load()
+
+    status, amount_paid, paid_at, intent = one(
+        module_database, "invoice", "status, amount_paid, status_transitions_paid_at, payment_intent", invoice.id)
+    assert (status, amount_paid, intent) == ("paid", 99_900, paid.payment_intent)
+    assert paid_at is not None
+    intent_state = one(module_database, "payment_intent", "status, amount_received", paid.payment_intent)
+    assert intent_state == ("succeeded", 99_900)
+    kept = {row[0] for row in warehouse_rows(module_database, "event", "type", f"object_id = '{invoice.id}'")}
+    assert {"invoice.created", "invoice.finalized", "invoice.paid"} <= kept
+
+
+def test_refund_appears_and_charge_is_updated_when_a_charge_is_refunded(
+    load: Loader, client: stripe.StripeClient, module_database: str
+) -> None:
+    charge_id, amount = warehouse_rows(
+        module_database, "charge", "id, amount", "status = 'succeeded' and amount_refunded = 0 order by id limit 1")[0]
+    refund = client.v1.refunds.create(params={"charge": charge_id, "amount": amount // 2})
+
+    summary = load()
+
+    assert one(module_database, "refund", "charge, amount, status", refund.id) == (charge_id, amount // 2, "succeeded")
+    assert one(module_database, "charge", "amount_refunded, refunded", charge_id) == (amount // 2, False)
+    assert summary.rows_by_table.get("refund") == 1
+
+
+def test_customer_is_marked_deleted_when_deleted_at_the_source(
+    load: Loader, client: stripe.StripeClient, module_database: str
+) -> None:
+    customer = new_customer(client, "gone@example.org")
+    load()
+    client.v1.customers.delete(customer.id)
+
+    summary = load()
+
+    assert one(module_database, "customer", "is_deleted", customer.id) == (True,)
+    assert summary.notes["deleted"] == {"customer": 1}
+
+
+def test_rerun_over_the_overlap_window_adds_no_duplicates_when_events_are_read_again(
+    load: Loader, client: stripe.StripeClient, module_database: str
+) -> None:
+    customer = new_customer(client, "twice@example.org")
+    invoice = draft_invoice(client, customer.id, [5_000])
+    client.v1.invoices.finalize_invoice(invoice.id)
+    client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    load()
+    events_before = warehouse_rows(module_database, "event", "count(*), count(distinct id)")[0]
+
+    again = load()
+
+    assert again.notes["events_read"] > 0  # the overlap window re-read recent events
+    assert warehouse_rows(module_database, "event", "count(*), count(distinct id)")[0] == events_before
+    assert events_before[0] == events_before[1]
+    assert one(module_database, "invoice", "status", invoice.id) == ("paid",)
+    for table in ("customer", "invoice", "payment_intent", "charge", "invoice_line"):
+        total, distinct = warehouse_rows(module_database, table, "count(*), count(distinct (id))")[0]
+        assert total == distinct, table
