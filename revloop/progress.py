@@ -16,6 +16,7 @@ class RichCollector(Collector):
         self.prefix = prefix
         self.step = ""
         self._tasks: dict[str, TaskID] = {}
+        self._totals: dict[str, int] = {}
 
     def update(
         self,
@@ -33,14 +34,16 @@ class RichCollector(Collector):
         if task is None:
             task = self.progress.add_task(f"{self.prefix} {self.step}: {key}", total=total)
             self._tasks[key] = task
+            self._totals[key] = total or 0
         elif inc_total:
-            current = self.progress.tasks[task].total or 0
-            self.progress.update(task, total=current + inc_total)
+            self._totals[key] += inc_total
+            self.progress.update(task, total=self._totals[key])
         self.progress.update(task, advance=inc)
 
     def _start(self, step: str) -> None:
         self.step = step.split(" ")[0]
         self._tasks = {}
+        self._totals = {}
 
     def _stop(self) -> None:
         for task in self._tasks.values():
