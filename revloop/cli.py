@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -134,18 +132,9 @@ def sandbox_up(
     if detach:
         return
     console.print("Running; press Ctrl-C to stop.")
-    _wait_for_interrupt(lambda: control.stop(processes))
+    from revloop.demo import wait_for_interrupt
 
-
-def _wait_for_interrupt(on_stop) -> None:  # type: ignore[no-untyped-def]
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        console.print("stopping...")
-    finally:
-        on_stop()
+    wait_for_interrupt(lambda: control.stop(processes))
 
 
 @sandbox_app.command("down")
@@ -367,11 +356,25 @@ def load(
 
 @app.command()
 def demo(
-    detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once everything is up.")] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", "-d", help="Leave the sandboxes running and return (no UI).")
+    ] = False,
+    ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the Dagster UI (webserver and daemon).")] = True,
+    ui_port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed of the demo book of business.")] = 42,
+    salesforce_port: Annotated[int, typer.Option(help="Salesforce (HTTPS) port.")] = 8441,
+    erp_port: Annotated[int, typer.Option(help="ERP port.")] = 8442,
+    payments_port: Annotated[int, typer.Option(help="Payments port.")] = 8443,
+    data_dir: DataDirOption = None,
 ) -> None:
-    """Bring up the embedded warehouse and the three sandboxes with the demo book, and show where each is."""
+    """Start the embedded warehouse and the seeded sandboxes, load them, and serve the Dagster UI.
 
+    Prints one line `READY <url>` once everything is up (the Dagster UI's URL, or the Salesforce
+    sandbox's with --no-ui/--detach); Ctrl-C stops what it started.
+    """
+    import os
+
+    from revloop import demo as demo_steps
     from revloop import warehouse
     from sandboxes import control
 
@@ -379,10 +382,11 @@ def demo(
     with console.status("starting the warehouse..."):
         url = warehouse.database_url(settings)
         version = warehouse.server_version(url)
-    directory = _data_dir(None)
-    configs = control.configs(directory, seed=seed)
+    directory = _data_dir(data_dir)
+    ports = {"salesforce": salesforce_port, "erp": erp_port, "payments": payments_port}
+    configs = control.configs(directory, seed=seed, ports=ports)
+    processes: list[control.SandboxProcess] = []
     if all(control.alive(c) for c in configs):
-        processes = []
         console.print("sandboxes already running")
     else:
         with console.status("starting the sandboxes..."):
@@ -393,13 +397,36 @@ def demo(
                 raise typer.Exit(1) from exc
     console.print(_endpoint_table(configs, "Sandboxes"))
     console.print(f"Warehouse: PostgreSQL {version} at {warehouse.redact(url)}")
+    env = {k: v for values in control.client_env(configs).values() for k, v in values.items()}
+    os.environ.update(env)
+    os.environ.setdefault("REVLOOP_DATABASE_URL", url)
+    load(system="all", full_refresh=False, sandbox=False, data_dir=None)
+
+    def stop_all(dagster: object = None) -> None:
+        if dagster is not None:
+            demo_steps.stop_process_group(dagster)  # type: ignore[arg-type]
+        control.stop(processes)
+
+    ready_url = configs[0].base_url
+    dagster = None
+    if ui and not detach:
+        log_file = settings.home.resolve() / "dagster.log"
+        with console.status(f"starting the Dagster UI (log: {log_file})..."):
+            dagster = demo_steps.start_dagster(dict(os.environ), settings.home, ui_port, log_file)
+            try:
+                ready_url = demo_steps.wait_for_dagster(dagster, ui_port, log_file)
+            except (RuntimeError, TimeoutError) as exc:
+                err_console.print(f"[red]error:[/red] {exc}")
+                stop_all(dagster)
+                raise typer.Exit(1) from exc
+        console.print(f"Dagster UI: {ready_url}  (raw tables under Assets; jobs load_<system>_job)")
     console.print("Client settings: [bold]revloop sandbox env[/bold]   Health: [bold]revloop doctor --sandbox[/bold]")
-    typer.echo(f"READY {configs[0].base_url}")
+    typer.echo(f"READY {ready_url}")
     sys.stdout.flush()
-    if detach or not processes:
+    if detach:
         return
-    console.print("Running; press Ctrl-C to stop the sandboxes.")
-    _wait_for_interrupt(lambda: control.stop(processes))
+    console.print("Running; press Ctrl-C to stop.")
+    demo_steps.wait_for_interrupt(lambda: stop_all(dagster))
 
 
 def main() -> None:

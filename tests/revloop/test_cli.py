@@ -137,3 +137,24 @@ def test_keys_new_then_rotate_keeps_old_keys_when_run(tmp_path: Path) -> None:
     assert keyring.active_key_id == "k2" and set(keyring.keys) == {"k1", "k2"}
     again = run("keys", "new", str(path))
     assert again.returncode == 1 and "exists" in again.stderr
+
+
+def test_demo_loads_the_sandboxes_and_prints_ready_when_detached(tmp_path: Path, fresh_database: str) -> None:
+    ports = {name: free_port() for name in ("salesforce", "erp", "payments")}
+    data_dir = tmp_path / "sandboxes"
+    result = run(
+        "demo", "--detach", "--data-dir", str(data_dir), *[f"--{name}-port={port}" for name, port in ports.items()],
+        env={"REVLOOP_DATABASE_URL": fresh_database, "REVLOOP_HOME": str(tmp_path / "home")},
+    )
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"READY https://127.0.0.1:{ports['salesforce']}" in result.stdout.splitlines()
+        import psycopg
+
+        with psycopg.connect(fresh_database) as conn:
+            opportunities = conn.execute("select count(*) from raw_salesforce.opportunity").fetchone()
+            invoices = conn.execute("select count(*) from raw_erp.account_move").fetchone()
+            charges = conn.execute("select count(*) from raw_payments.charge").fetchone()
+        assert opportunities and invoices and charges and min(opportunities[0], invoices[0], charges[0]) > 0
+    finally:
+        run("sandbox", "down", "--data-dir", str(data_dir))
