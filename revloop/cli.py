@@ -355,6 +355,40 @@ def load(
 
 
 @app.command()
+def replay(
+    flow: Annotated[str | None, typer.Option(help="Only writes of this flow.")] = None,
+    outbox_id: Annotated[int | None, typer.Option("--id", help="Only this outbox row.")] = None,
+    include_parked: Annotated[bool, typer.Option(help="Also parked writes (the target refused them).")] = True,
+) -> None:
+    """Re-drive dead-lettered (and parked) writes: they become due now; each replay is audited."""
+    import psycopg
+
+    from revloop import warehouse
+    from revloop.sync import audit, outbox
+    from revloop.sync.schema import ensure_schema
+
+    url = warehouse.database_url(_settings())
+    states = ("parked", "dead") if include_parked else ("dead",)
+    with psycopg.connect(url) as conn:
+        ensure_schema(conn)
+        rows = outbox.requeue(conn, flow=flow, row_id=outbox_id, states=states)
+        actor = audit.current_actor()
+        for row in rows:
+            audit.record(
+                conn, actor=actor, action="replay", result="requeued", target_system=row["target_system"],
+                target_object=row["target_object"], idempotency_key=row["idempotency_key"],
+                payload_hash=row["payload_hash"], detail={"outbox_id": row["id"], "was": row["last_error_code"]},
+            )
+    table = Table(title=f"replay: {len(rows)} write(s) due again")
+    for column in ("id", "flow", "target", "idempotency key", "last error"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["id"]), row["flow"], f"{row['target_system']} {row['target_object']}",
+                      row["idempotency_key"], row["last_error_code"] or "")
+    console.print(table)
+
+
+@app.command()
 def demo(
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Leave the sandboxes running and return (no UI).")

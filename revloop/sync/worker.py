@@ -1,0 +1,191 @@
+"""The delivery worker: claims due writes from the outbox, applies them through the writers, settles them.
+
+Each write is settled in one transaction with its attempt row and its audit row, so the bookkeeping never
+disagrees with itself. If the process dies after the target answered but before that transaction, the
+lease runs out, the write is claimed again, and the writer finds the record it already made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import random
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+
+import psycopg
+
+from revloop.alerts import Alert, Alerter
+from revloop.crypto import FieldCipher
+from revloop.sync import audit, outbox
+from revloop.sync.model import (
+    DeliveryError,
+    DeliveryOutcome,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    SessionExpired,
+    Writer,
+)
+from revloop.sync.schema import ensure_schema
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "revloop_outbox"
+
+
+@dataclasses.dataclass
+class WorkerPolicy:
+    max_attempts: int = 8
+    lease_seconds: float = 60.0
+    batch_size: int = 200
+    backoff_base_seconds: float = 1.0
+    backoff_cap_seconds: float = 300.0
+
+
+class DeliveryWorker:
+    """Delivers the outbox's due writes to the targets through ``writers`` (one per system)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        cipher: FieldCipher,
+        writers: Mapping[str, Writer],
+        alerter: Alerter,
+        policy: WorkerPolicy | None = None,
+        name: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.database_url = database_url
+        self.cipher = cipher
+        self.writers = writers
+        self.alerter = alerter
+        self.policy = policy or WorkerPolicy()
+        self.name = name or f"worker:{socket.gethostname()}:{os.getpid()}"
+        self.rng = rng or random.Random()
+        with psycopg.connect(database_url) as conn:
+            ensure_schema(conn)
+
+    def run_once(self) -> Counter[str]:
+        """Deliver what is due now, once; returns how many writes ended in each status."""
+        tally: Counter[str] = Counter()
+        with psycopg.connect(self.database_url) as conn:
+            with conn.transaction():
+                rows = outbox.claim(
+                    conn, self.cipher, limit=self.policy.batch_size, lease_seconds=self.policy.lease_seconds,
+                    systems=tuple(self.writers),
+                )
+            for row in rows:
+                tally[self._deliver(conn, row)] += 1
+        return tally
+
+    def run_until(self, stop: Callable[[], bool], idle_wait_seconds: float = 1.0) -> Counter[str]:
+        """Keep delivering until ``stop()``; sleeps on LISTEN/NOTIFY so new writes wake it at once."""
+        total: Counter[str] = Counter()
+        with psycopg.connect(self.database_url, autocommit=True) as listener:
+            listener.execute(f"listen {NOTIFY_CHANNEL}")
+            while not stop():
+                done = self.run_once()
+                total.update(done)
+                if not done:
+                    for _ in listener.notifies(timeout=idle_wait_seconds, stop_after=1):
+                        pass
+        return total
+
+    # ---- one write ---------------------------------------------------------------------------------
+
+    def _deliver(self, conn: psycopg.Connection, row: outbox.OutboxRow) -> str:
+        write = row.write
+        writer = self.writers[write.target_system]
+        started = outbox.utcnow()
+        clock = time.perf_counter()
+        outcome: DeliveryOutcome | None = None
+        error: DeliveryError | None = None
+        try:
+            try:
+                outcome = writer.deliver(write)
+            except SessionExpired:
+                writer.refresh_credentials()
+                outcome = writer.deliver(write)
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # a writer bug must not stop the others: count it as transient, keep the reason
+            logger.exception("unexpected error delivering %s", write.idempotency_key)
+            error = RetryableError(f"{type(exc).__name__}: {exc}", code="unexpected")
+        duration_ms = int((time.perf_counter() - clock) * 1000)
+        with conn.transaction():
+            if outcome is not None:
+                status = "created" if outcome.created else "found"
+                outbox.mark_delivered(conn, row.id, outcome.target_id)
+                self._attempt(conn, row, started, duration_ms, status, None, None, outcome.target_id)
+                audit.record(
+                    conn, actor=self.name, action=f"{write.flow}:{write.operation}", result=status,
+                    target_system=write.target_system, target_object=write.target_object,
+                    target_id=outcome.target_id, idempotency_key=write.idempotency_key,
+                    payload_hash=write.payload_hash, detail={"attempt": row.attempts, "source_ref": write.source_ref},
+                )
+                return status
+            assert error is not None
+            status = self._settle_failure(conn, row, error)
+            self._attempt(conn, row, started, duration_ms, status, error.code, str(error), None)
+            audit.record(
+                conn, actor=self.name, action=f"{write.flow}:{write.operation}", result=status,
+                target_system=write.target_system, target_object=write.target_object,
+                idempotency_key=write.idempotency_key, payload_hash=write.payload_hash,
+                detail={"attempt": row.attempts, "error_code": error.code, "error": str(error)[:500]},
+            )
+        if status in ("parked", "dead"):
+            self._alert(row, status, error)
+        return status
+
+    def _settle_failure(self, conn: psycopg.Connection, row: outbox.OutboxRow, error: DeliveryError) -> str:
+        message = str(error)
+        if isinstance(error, PermanentError):
+            outbox.mark_final(conn, row.id, state="parked", code=error.code, message=message)
+            return "parked"
+        if row.attempts >= self.policy.max_attempts:
+            outbox.mark_final(conn, row.id, state="dead", code=error.code, message=message)
+            return "dead"
+        delay = outbox.backoff_seconds(
+            row.attempts, base=self.policy.backoff_base_seconds, cap=self.policy.backoff_cap_seconds, rng=self.rng
+        )
+        if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
+            delay = max(delay, error.retry_after_seconds)
+        outbox.mark_retry(conn, row.id, delay_seconds=delay, code=error.code, message=message)
+        if isinstance(error, RateLimited):
+            return "rate_limited"
+        return "session_expired" if isinstance(error, SessionExpired) else "retry"
+
+    def _attempt(self, conn: psycopg.Connection, row: outbox.OutboxRow, started: object, duration_ms: int,
+                 status: str, code: str | None, message: str | None, target_id: str | None) -> None:
+        write = row.write
+        conn.execute(
+            """insert into sync.attempts (outbox_id, worker, flow, target_system, target_object, operation,
+                   idempotency_key, started_at, duration_ms, status, error_code, error_message, target_id)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (row.id, self.name, write.flow, write.target_system, write.target_object, write.operation,
+             write.idempotency_key, started, duration_ms, status, code, (message or "")[:2000] or None, target_id),
+        )
+
+    def _alert(self, row: outbox.OutboxRow, status: str, error: DeliveryError | None) -> None:
+        write = row.write
+        kind = "write-parked" if status == "parked" else "write-dead-lettered"
+        verb = "refused by" if status == "parked" else f"gave up after {row.attempts} attempts on"
+        try:
+            self.alerter.send(Alert(
+                severity="error", kind=kind,
+                title=f"{write.flow}: write {verb} {write.target_system} ({write.target_object})",
+                detail={"outbox_id": row.id, "idempotency_key": write.idempotency_key,
+                        "error_code": error.code if error else None, "error": str(error)[:300] if error else None,
+                        "replay": f"revloop replay --id {row.id}"},
+            ))
+        except Exception:  # an alert channel outage must not stop deliveries
+            logger.exception("could not send the %s alert for outbox row %s", kind, row.id)
+
+
+def notify_enqueued(conn: psycopg.Connection) -> None:
+    """Wake sleeping workers (call in the transaction that enqueued writes; delivered on commit)."""
+    conn.execute(f"notify {NOTIFY_CHANNEL}")

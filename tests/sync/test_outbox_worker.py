@@ -1,0 +1,248 @@
+"""The outbox and the delivery worker: at least once, exactly once, by error class, with audit and alerts."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import psycopg
+import pytest
+
+from revloop.alerts import TableAlerter
+from revloop.crypto import FieldCipher, Keyring, new_keyring_json
+from revloop.sync import outbox
+from revloop.sync.model import (
+    DeliveryOutcome,
+    IntendedWrite,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+    SessionExpired,
+)
+from revloop.sync.schema import ensure_schema
+from revloop.sync.worker import DeliveryWorker, WorkerPolicy
+
+
+class ScriptedTarget:
+    """A target system for worker tests: answers each key from a script, remembers what it holds."""
+
+    system = "erp"
+
+    def __init__(self) -> None:
+        self.records: dict[str, str] = {}
+        self.script: dict[str, list[Exception]] = {}
+        self.calls: Counter[str] = Counter()
+        self.refreshes = 0
+
+    def deliver(self, write: IntendedWrite) -> DeliveryOutcome:
+        self.calls[write.idempotency_key] += 1
+        failures = self.script.get(write.idempotency_key)
+        if failures:
+            raise failures.pop(0)
+        if write.idempotency_key in self.records:
+            return DeliveryOutcome(self.records[write.idempotency_key], created=False)
+        self.records[write.idempotency_key] = f"rec-{len(self.records) + 1}"
+        return DeliveryOutcome(self.records[write.idempotency_key], created=True)
+
+    def refresh_credentials(self) -> None:
+        self.refreshes += 1
+
+
+def write(key: str, **payload: object) -> IntendedWrite:
+    return IntendedWrite(
+        flow="won_deal_invoice", target_system="erp", target_object="account.move", operation="create",
+        idempotency_key=key, payload=payload or {"amount": "10.50", "customer_email": "ana@example.sg"},
+        source_ref="006000000000001AAA",
+    )
+
+
+@pytest.fixture
+def db(fresh_database: str) -> str:
+    with psycopg.connect(fresh_database) as conn:
+        ensure_schema(conn)
+    return fresh_database
+
+
+@pytest.fixture
+def cipher() -> FieldCipher:
+    return FieldCipher(Keyring.from_json(new_keyring_json()))
+
+
+@pytest.fixture
+def target() -> ScriptedTarget:
+    return ScriptedTarget()
+
+
+def make_worker(db: str, cipher: FieldCipher, target: ScriptedTarget, **policy: float) -> DeliveryWorker:
+    return DeliveryWorker(
+        db, cipher, {"erp": target}, TableAlerter(db),
+        WorkerPolicy(backoff_base_seconds=0.0, backoff_cap_seconds=0.0, **policy),  # type: ignore[arg-type]
+        name="worker:test", rng=random.Random(1),
+    )
+
+
+def enqueue(db: str, cipher: FieldCipher, *writes: IntendedWrite) -> list[tuple[int, bool]]:
+    with psycopg.connect(db) as conn:
+        return [outbox.enqueue(conn, cipher, w) for w in writes]
+
+
+def fetch(db: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(db) as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def test_a_write_is_recorded_once_when_its_event_is_seen_twice(db: str, cipher: FieldCipher) -> None:
+    (first, created), (second, again) = enqueue(db, cipher, write("k1"), write("k1"))
+    assert created and not again and first == second
+    assert fetch(db, "select count(*) from sync.outbox") == [(1,)]
+
+
+def test_payload_is_encrypted_when_recorded(db: str, cipher: FieldCipher) -> None:
+    enqueue(db, cipher, write("k1"))
+    ((payload_enc,),) = fetch(db, "select payload_enc from sync.outbox")
+    assert "ana@example.sg" not in str(payload_enc) and str(payload_enc).startswith("enc:v1:")
+
+
+def test_delivery_is_recorded_with_attempt_and_audit_when_target_confirms(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    enqueue(db, cipher, write("k1"), write("k2"))
+    assert make_worker(db, cipher, target).run_once() == Counter({"created": 2})
+    assert fetch(db, "select state, target_id from sync.outbox order by id") == [
+        ("delivered", "rec-1"), ("delivered", "rec-2")
+    ]
+    assert fetch(db, "select status from sync.attempts order by id") == [("created",), ("created",)]
+    audit = fetch(db, "select actor, action, result, idempotency_key from sync.audit_log order by id")
+    assert audit == [
+        ("worker:test", "won_deal_invoice:create", "created", "k1"),
+        ("worker:test", "won_deal_invoice:create", "created", "k2"),
+    ]
+
+
+def test_transient_failure_is_retried_with_backoff_when_target_errs(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    target.script["k1"] = [RetryableError("503 Service Unavailable", http_status=503)]
+    enqueue(db, cipher, write("k1"))
+    worker = make_worker(db, cipher, target)
+    assert worker.run_once() == Counter({"retry": 1})
+    assert fetch(db, "select state, attempts, last_error_code from sync.outbox") == [("pending", 1, "transient")]
+    assert worker.run_once() == Counter({"created": 1})
+    assert fetch(db, "select status from sync.attempts order by id") == [("retry",), ("created",)]
+
+
+def test_rate_limit_waits_at_least_retry_after_when_the_target_asks(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    target.script["k1"] = [RateLimited("REQUEST_LIMIT_EXCEEDED", retry_after_seconds=120)]
+    enqueue(db, cipher, write("k1"))
+    assert make_worker(db, cipher, target).run_once() == Counter({"rate_limited": 1})
+    ((wait,),) = fetch(db, "select extract(epoch from next_attempt_at - now()) from sync.outbox")
+    assert 100 < float(wait) <= 120  # type: ignore[arg-type]
+
+
+def test_session_is_refreshed_once_and_write_delivered_when_token_expired(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    target.script["k1"] = [SessionExpired("INVALID_SESSION_ID")]
+    enqueue(db, cipher, write("k1"))
+    assert make_worker(db, cipher, target).run_once() == Counter({"created": 1})
+    assert target.refreshes == 1 and target.calls["k1"] == 2
+
+
+def test_validation_error_is_parked_with_reason_and_alert_while_others_continue(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    target.script["bad"] = [PermanentError("Partner is required", code="ValidationError", http_status=422)]
+    enqueue(db, cipher, write("bad"), write("good"))
+    assert make_worker(db, cipher, target).run_once() == Counter({"parked": 1, "created": 1})
+    assert fetch(db, "select idempotency_key, state, last_error_code, last_error from sync.outbox order by id") == [
+        ("bad", "parked", "ValidationError", "Partner is required"), ("good", "delivered", None, None)
+    ]
+    ((kind, runbook, detail),) = fetch(db, "select kind, runbook, detail from ops.alerts")
+    assert kind == "write-parked" and str(runbook).endswith("#write-parked")
+    assert detail["replay"] == "revloop replay --id 1"  # type: ignore[index]
+
+
+def test_write_is_dead_lettered_with_alert_when_attempts_run_out(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    target.script["k1"] = [RetryableError("down") for _ in range(3)]
+    enqueue(db, cipher, write("k1"))
+    worker = make_worker(db, cipher, target, max_attempts=3)
+    statuses = [worker.run_once() for _ in range(3)]
+    assert statuses == [Counter({"retry": 1}), Counter({"retry": 1}), Counter({"dead": 1})]
+    assert fetch(db, "select state from sync.outbox") == [("dead",)]
+    assert fetch(db, "select kind from ops.alerts") == [("write-dead-lettered",)]
+
+
+def test_replayed_dead_letter_is_delivered_when_target_is_back(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    target.script["k1"] = [RetryableError("down")]
+    enqueue(db, cipher, write("k1"))
+    worker = make_worker(db, cipher, target, max_attempts=1)
+    assert worker.run_once() == Counter({"dead": 1})
+    with psycopg.connect(db) as conn:
+        requeued = outbox.requeue(conn, row_id=1)
+    assert [r["idempotency_key"] for r in requeued] == ["k1"]
+    assert worker.run_once() == Counter({"created": 1})
+
+
+def test_no_duplicate_is_made_when_worker_dies_after_the_target_wrote(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    enqueue(db, cipher, write("k1"))
+    with psycopg.connect(db) as conn:  # a worker claims, the target writes, then the worker dies
+        (row,) = outbox.claim(conn, cipher, limit=10, lease_seconds=0.01)
+    target.deliver(row.write)
+    with psycopg.connect(db) as conn:  # its lease runs out
+        conn.execute("update sync.outbox set lease_until = now() - interval '1 second'")
+    assert make_worker(db, cipher, target).run_once() == Counter({"found": 1})
+    assert len(target.records) == 1
+    assert fetch(db, "select state, attempts from sync.outbox") == [("delivered", 2)]
+
+
+def test_two_workers_never_claim_the_same_write_when_running_at_once(db: str, cipher: FieldCipher) -> None:
+    enqueue(db, cipher, *(write(f"k{i}") for i in range(20)))
+    with psycopg.connect(db) as first, psycopg.connect(db) as second, first.transaction():
+        a = outbox.claim(first, cipher, limit=12, lease_seconds=60)
+        with second.transaction():
+            b = outbox.claim(second, cipher, limit=12, lease_seconds=60)
+    assert len(a) == 12 and len(b) == 8
+    assert not {r.id for r in a} & {r.id for r in b}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["update sync.audit_log set result = 'x'", "delete from sync.audit_log", "truncate sync.audit_log"],
+)
+def test_audit_log_refuses_changes_when_asked_to_rewrite_history(
+    db: str, cipher: FieldCipher, target: ScriptedTarget, statement: str
+) -> None:
+    enqueue(db, cipher, write("k1"))
+    make_worker(db, cipher, target).run_once()
+    with psycopg.connect(db) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        conn.execute(statement)
+    assert fetch(db, "select count(*) from sync.audit_log") == [(1,)]
+
+
+def test_replay_command_requeues_and_audits_when_run(db: str, cipher: FieldCipher, target: ScriptedTarget) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    target.script["k1"] = [PermanentError("bad partner", code="ValidationError")]
+    enqueue(db, cipher, write("k1"))
+    make_worker(db, cipher, target).run_once()
+    revloop = str(Path(sys.executable).with_name("revloop"))
+    result = subprocess.run(
+        [revloop, "replay", "--flow", "won_deal_invoice"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "REVLOOP_DATABASE_URL": db, "COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "1 write(s) due again" in result.stdout and "ValidationError" in result.stdout
+    assert fetch(db, "select state from sync.outbox") == [("pending",)]
+    ((actor, action, result_),) = fetch(db, "select actor, action, result from sync.audit_log where action = 'replay'")
+    assert str(actor).startswith("user:") and result_ == "requeued"
