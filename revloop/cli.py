@@ -463,6 +463,96 @@ def demo(
     demo_steps.wait_for_interrupt(lambda: stop_all(dagster))
 
 
+webhooks_app = typer.Typer(help="Receivers of the systems' webhooks (payments events).", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("serve")
+def webhooks_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8444,
+) -> None:
+    """Receive payments webhooks at /webhooks/payments: verify, store in sync.webhook_events, then answer 200."""
+    from revloop import warehouse
+    from revloop.webhooks import PATH, serve
+
+    settings = _settings()
+    if settings.payments.webhook_secret is None:
+        err_console.print("[red]error:[/red] REVLOOP_PAYMENTS_WEBHOOK_SECRET is not set")
+        raise typer.Exit(1)
+    url = warehouse.database_url(settings)
+    console.print(f"receiving payments webhooks at http://{host}:{port}{PATH} (Ctrl-C to stop)")
+    serve(url, settings.payments.webhook_secret.get_secret_value(), host=host, port=port)
+
+
+quality_app = typer.Typer(help="Data quality: raw, canonical and reconciliation checks (Great Expectations).",
+                          no_args_is_help=True)
+app.add_typer(quality_app, name="quality")
+
+
+def _quality_table(results, title: str) -> Table:  # type: ignore[no-untyped-def]
+    table = Table(title=title)
+    for column in ("check", "suite", "severity", "status", "offending", "seconds"):
+        table.add_column(column, justify="right" if column in ("offending", "seconds") else "left")
+    styles = {"passed": "[green]", "failed": "[red]", "not_run": "[yellow]"}
+    for result in results:
+        style = styles.get(result.status, "") if result.severity == "error" or result.status != "failed" else "[yellow]"
+        count = "" if result.unexpected_count is None else f"{result.unexpected_count:,}"
+        table.add_row(result.check_name, result.suite, result.severity, f"{style}{result.status}", count,
+                      f"{result.duration_seconds:.2f}")
+    return table
+
+
+@quality_app.command("run")
+def quality_run(
+    suite: Annotated[
+        list[str] | None, typer.Option("--suite", help="raw, canonical or reconciliation (repeatable; default all).")
+    ] = None,
+    check: Annotated[list[str] | None, typer.Option("--check", help="Only this check (repeatable).")] = None,
+) -> None:
+    """Run every checkpoint, store the results, build Data Docs; exit 1 when an error-level check fails."""
+    from revloop import quality, warehouse
+
+    settings = _settings()
+    try:
+        with console.status("running checks..."):
+            run = quality.run_quality(warehouse.database_url(settings), settings.home, suite, check)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    console.print(_quality_table([r for r in run.results if r.status != "passed"] or run.results,
+                                 f"revloop quality run {run.run_id} ({run.seconds:.1f}s)"))
+    passed = sum(1 for r in run.results if r.status == "passed")
+    not_run = sum(1 for r in run.results if r.status == "not_run")
+    console.print(f"{len(run.results)} checks: {passed} passed, {len(run.failures)} failed "
+                  f"({len(run.blocking)} error-level), {not_run} not run")
+    for result in run.failures:
+        shown = "; ".join(json.dumps(row, default=str) for row in result.sample[:3])
+        err_console.print(f"[red]{result.check_name}[/red]: {result.detail or shown}")
+    if run.data_docs_index:
+        console.print(f"report: {run.data_docs_index}")
+    if not run.success:
+        raise typer.Exit(1)
+
+
+@quality_app.command("report")
+def quality_report() -> None:
+    """Print the latest result of every check and the path of the Data Docs site."""
+    from revloop import quality, warehouse
+
+    settings = _settings()
+    results = quality.latest_results(warehouse.database_url(settings))
+    if not results:
+        console.print("no quality run yet: run 'revloop quality run'")
+    else:
+        console.print(_quality_table(results, "latest data-quality results"))
+        for result in results:
+            if result.failed:
+                shown = "; ".join(json.dumps(row, default=str) for row in result.sample[:3])
+                console.print(f"{result.check_name} ({result.run_id}): {result.detail or shown}")
+    index = quality.data_docs_dir(settings.home) / "index.html"
+    console.print(f"report: {index.resolve()}" if index.exists() else "report: not built yet")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app()

@@ -24,6 +24,7 @@ from revloop.sync import audit, outbox
 from revloop.sync.model import (
     DeliveryError,
     DeliveryOutcome,
+    IntendedWrite,
     PermanentError,
     RateLimited,
     RetryableError,
@@ -78,8 +79,13 @@ class DeliveryWorker:
                     conn, self.cipher, limit=self.policy.batch_size, lease_seconds=self.policy.lease_seconds,
                     systems=tuple(self.writers),
                 )
-            for row in rows:
-                tally[self._deliver(conn, row)] += 1
+            for batch in _batches(rows):
+                started = outbox.utcnow()
+                clock = time.perf_counter()
+                results = self._attempt_all(batch)
+                share_ms = int((time.perf_counter() - clock) * 1000 / max(1, len(batch)))
+                for row, result in zip(batch, results, strict=True):
+                    tally[self._settle(conn, row, result, started, share_ms)] += 1
         return tally
 
     def run_until(self, stop: Callable[[], bool], idle_wait_seconds: float = 1.0) -> Counter[str]:
@@ -97,38 +103,60 @@ class DeliveryWorker:
 
     # ---- one write ---------------------------------------------------------------------------------
 
-    def _deliver(self, conn: psycopg.Connection, row: outbox.OutboxRow) -> str:
-        write = row.write
-        writer = self.writers[write.target_system]
-        started = outbox.utcnow()
-        clock = time.perf_counter()
-        outcome: DeliveryOutcome | None = None
-        error: DeliveryError | None = None
-        try:
+    def _attempt_all(self, batch: list[outbox.OutboxRow]) -> list[DeliveryOutcome | DeliveryError]:
+        """Apply a batch of writes to one target (through its batch API when it has one).
+
+        An expired session is refreshed once and the writes that met it are tried again at once.
+        """
+        writer = self.writers[batch[0].write.target_system]
+        writes = [row.write for row in batch]
+        results = self._call(writer, writes)
+        expired = [i for i, result in enumerate(results) if isinstance(result, SessionExpired)]
+        if expired:
+            writer.refresh_credentials()
+            for index, result in zip(expired, self._call(writer, [writes[i] for i in expired]), strict=True):
+                results[index] = result
+        return results
+
+    @staticmethod
+    def _call(writer: Writer, writes: list[IntendedWrite]) -> list[DeliveryOutcome | DeliveryError]:
+        many = getattr(writer, "deliver_many", None)
+        if many is not None and len(writes) > 1:
             try:
-                outcome = writer.deliver(write)
-            except SessionExpired:
-                writer.refresh_credentials()
-                outcome = writer.deliver(write)
-        except DeliveryError as exc:
-            error = exc
-        except Exception as exc:  # a writer bug must not stop the others: count it as transient, keep the reason
-            logger.exception("unexpected error delivering %s", write.idempotency_key)
-            error = RetryableError(f"{type(exc).__name__}: {exc}", code="unexpected")
-        duration_ms = int((time.perf_counter() - clock) * 1000)
+                return list(many(writes))
+            except DeliveryError as exc:
+                return [exc] * len(writes)
+            except Exception as exc:  # a writer bug must not stop the others: transient, with the reason kept
+                logger.exception("unexpected error delivering a batch of %d", len(writes))
+                return [RetryableError(f"{type(exc).__name__}: {exc}", code="unexpected")] * len(writes)
+        results: list[DeliveryOutcome | DeliveryError] = []
+        for write in writes:
+            try:
+                results.append(writer.deliver(write))
+            except DeliveryError as exc:
+                results.append(exc)
+            except Exception as exc:
+                logger.exception("unexpected error delivering %s", write.idempotency_key)
+                results.append(RetryableError(f"{type(exc).__name__}: {exc}", code="unexpected"))
+        return results
+
+    def _settle(self, conn: psycopg.Connection, row: outbox.OutboxRow, result: DeliveryOutcome | DeliveryError,
+                started: object, duration_ms: int) -> str:
+        """Record one write's result with its attempt and audit rows, in one transaction."""
+        write = row.write
         with conn.transaction():
-            if outcome is not None:
-                status = "created" if outcome.created else "found"
-                outbox.mark_delivered(conn, row.id, outcome.target_id)
-                self._attempt(conn, row, started, duration_ms, status, None, None, outcome.target_id)
+            if isinstance(result, DeliveryOutcome):
+                status = "created" if result.created else "found"
+                outbox.mark_delivered(conn, row.id, result.target_id)
+                self._attempt(conn, row, started, duration_ms, status, None, None, result.target_id)
                 audit.record(
                     conn, actor=self.name, action=f"{write.flow}:{write.operation}", result=status,
                     target_system=write.target_system, target_object=write.target_object,
-                    target_id=outcome.target_id, idempotency_key=write.idempotency_key,
+                    target_id=result.target_id, idempotency_key=write.idempotency_key,
                     payload_hash=write.payload_hash, detail={"attempt": row.attempts, "source_ref": write.source_ref},
                 )
                 return status
-            assert error is not None
+            error = result
             status = self._settle_failure(conn, row, error)
             self._attempt(conn, row, started, duration_ms, status, error.code, str(error), None)
             audit.record(
@@ -184,6 +212,15 @@ class DeliveryWorker:
             ))
         except Exception:  # an alert channel outage must not stop deliveries
             logger.exception("could not send the %s alert for outbox row %s", kind, row.id)
+
+
+def _batches(rows: list[outbox.OutboxRow]) -> list[list[outbox.OutboxRow]]:
+    """Rows grouped by target system, object and operation (in claim order), so batch APIs can be used."""
+    groups: dict[tuple[str, str, str], list[outbox.OutboxRow]] = {}
+    for row in rows:
+        write = row.write
+        groups.setdefault((write.target_system, write.target_object, write.operation), []).append(row)
+    return list(groups.values())
 
 
 def notify_enqueued(conn: psycopg.Connection) -> None:

@@ -246,3 +246,34 @@ def test_replay_command_requeues_and_audits_when_run(db: str, cipher: FieldCiphe
     assert fetch(db, "select state from sync.outbox") == [("pending",)]
     ((actor, action, result_),) = fetch(db, "select actor, action, result from sync.audit_log where action = 'replay'")
     assert str(actor).startswith("user:") and result_ == "requeued"
+
+
+class BatchTarget(ScriptedTarget):
+    """A target with a batch API (like Salesforce collections): one call for many writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_calls: list[int] = []
+
+    def deliver_many(self, writes: list[IntendedWrite]) -> list[DeliveryOutcome | Exception]:
+        self.batch_calls.append(len(writes))
+        results: list[DeliveryOutcome | Exception] = []
+        for w in writes:
+            try:
+                results.append(self.deliver(w))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
+def test_writes_to_one_object_travel_in_one_batch_call_when_the_target_has_a_batch_api(
+    db: str, cipher: FieldCipher
+) -> None:
+    target = BatchTarget()
+    target.script["k3"] = [PermanentError("bad", code="INVALID_FIELD")]
+    target.script["k4"] = [SessionExpired("INVALID_SESSION_ID")]
+    enqueue(db, cipher, *(write(f"k{i}") for i in range(6)))
+    worker = make_worker(db, cipher, target)  # type: ignore[arg-type]
+    assert worker.run_once() == Counter({"created": 5, "parked": 1})
+    assert target.batch_calls == [6] and target.refreshes == 1 and target.calls["k4"] == 2
+    assert fetch(db, "select idempotency_key from sync.outbox where state = 'parked'") == [("k3",)]

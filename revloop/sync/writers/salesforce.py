@@ -122,7 +122,7 @@ def classify(exc: BaseException, retry_after_seconds: float | None = None) -> De
     if code in TRANSIENT_CODES or exc.status >= 500:
         return RetryableError(text, code=code, http_status=exc.status)
     if isinstance(exc, SalesforceMoreThanOneRecord):
-        return PermanentError(f"several records match the external id: {exc.content}", code="MULTIPLE_CHOICES",
+        return PermanentError(f"several records match the external id: {exc.content!r}", code="MULTIPLE_CHOICES",
                               http_status=300)
     if isinstance(exc, SalesforceMalformedRequest | SalesforceRefusedRequest | SalesforceResourceNotFound):
         return PermanentError(text, code=code, http_status=exc.status)
@@ -178,6 +178,10 @@ class SalesforceWriter:
             except Exception as exc:
                 raise classify(exc) from exc
         return self._sf
+
+    def _type(self, sobject: str) -> Any:
+        """simple-salesforce's ``SFType`` of ``sobject`` (its ``__getattr__`` is typed too loosely to call)."""
+        return getattr(self.sf, sobject)
 
     def refresh_credentials(self) -> None:
         """Replace the rejected access token (or take the one another process already obtained)."""
@@ -238,7 +242,7 @@ class SalesforceWriter:
     def _upsert_invoice(self, write: IntendedWrite) -> DeliveryOutcome:
         key = invoice_key(write)
         fields = _fields(write)
-        response = self.sf.Invoice__c.upsert(f"{INVOICE_KEY_FIELD}/{quote(key, safe='')}", fields,
+        response = self._type("Invoice__c").upsert(f"{INVOICE_KEY_FIELD}/{quote(key, safe='')}", fields,
                                              raw_response=True)
         body = response.json() if response.content else {}
         record_id = body.get("id") or self._invoice_id(key)
@@ -294,21 +298,21 @@ class SalesforceWriter:
         if not subscription_id or not account_id:
             raise PermanentError("a renewal needs payload.subscription_id and fields.AccountId",
                                  code="invalid_payload")
-        subscription = self.sf.Subscription__c.get(subscription_id)
+        subscription = self._type("Subscription__c").get(subscription_id)
         linked = subscription.get("Renewal_Opportunity__c")
         if linked and self._opportunity_exists(linked):
             return DeliveryOutcome(linked, False, {"subscription_id": subscription_id, "found_by": "link"})
         marker = f"{RENEWAL_MARKER}{write.idempotency_key}"
         found = self._renewal_by_marker(account_id, marker)
         if found is not None:
-            self.sf.Subscription__c.update(subscription_id, {"Renewal_Opportunity__c": found})
+            self._type("Subscription__c").update(subscription_id, {"Renewal_Opportunity__c": found})
             return DeliveryOutcome(found, False, {"subscription_id": subscription_id, "found_by": "marker"})
         description = fields.get("Description")
         fields["Description"] = f"{description}\n\n{marker}" if description else marker
         fields.setdefault("Type", "Renewal")
-        created = self.sf.Opportunity.create(fields)
+        created = self._type("Opportunity").create(fields)
         opportunity_id = str(created["id"])
-        self.sf.Subscription__c.update(subscription_id, {"Renewal_Opportunity__c": opportunity_id})
+        self._type("Subscription__c").update(subscription_id, {"Renewal_Opportunity__c": opportunity_id})
         return DeliveryOutcome(opportunity_id, True, {"subscription_id": subscription_id})
 
     def _opportunity_exists(self, opportunity_id: str) -> bool:
@@ -330,7 +334,7 @@ class SalesforceWriter:
         account_id = write.payload.get("id")
         if not account_id:
             raise PermanentError("an Account update needs payload.id", code="invalid_payload")
-        self.sf.Account.update(account_id, _fields(write))
+        self._type("Account").update(account_id, _fields(write))
         return DeliveryOutcome(str(account_id), False, {"fields": sorted(_fields(write))})
 
 

@@ -1,0 +1,288 @@
+"""Payments (Stripe) writer: customers and invoices for the open amount, each call under its own
+deterministic ``Idempotency-Key`` derived from the write's key, with lookups for keys Stripe has pruned.
+
+Payloads by ``(target_object, operation)``:
+
+- ``("customer", "create")`` (find-or-create): ``{"salesforce_account_id", "erp_partner_id"?, "name"?,
+  "email"?, "address"?: {line1, city, postal_code, country}, "metadata"?: {...}}``.
+- ``("invoice", "create")``: ``{"customer": <customer payload>}`` or ``{"customer_id": "cus_..."}``,
+  ``"currency": "eur"``, ``"items": [{"description", "amount": "1234.50"}]`` (major units, as decimal
+  strings), ``"metadata": {"salesforce_opportunity_id", "erp_invoice_id", "erp_invoice_number"}``,
+  ``"days_until_due"?`` or ``"due_date"?`` (ISO date), ``"finalize"?: true`` (default true).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import stripe
+
+from revloop.connectors import payments as payments_connector
+from revloop.settings import PaymentsSettings
+from revloop.sync.model import (
+    DeliveryError,
+    DeliveryOutcome,
+    IntendedWrite,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+)
+
+logger = logging.getLogger(__name__)
+
+ZERO_DECIMAL_CURRENCIES = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
+                                     "vnd", "vuv", "xaf", "xof", "xpf"})
+THREE_DECIMAL_CURRENCIES = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+def currency_exponent(currency: str) -> int:
+    """Decimal places of Stripe's integer amounts in ``currency`` (0 for zero-decimal currencies)."""
+    code = currency.lower()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    return 3 if code in THREE_DECIMAL_CURRENCIES else 2
+
+
+def to_minor_units(amount: Any, currency: str) -> int:
+    """``amount`` (major units, a decimal string or number) as Stripe's integer amount in ``currency``.
+
+    An amount with more precision than the currency has is refused rather than rounded: the amounts come
+    from posted ERP invoices, so extra digits mean a wrong currency or a bug upstream, not money to round.
+    """
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        raise PermanentError(f"amount {amount!r} is not a decimal number", code="invalid_amount") from None
+    scaled = value.scaleb(currency_exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise PermanentError(f"amount {amount} has more decimals than {currency.upper()} allows",
+                             code="invalid_amount")
+    return int(scaled)
+
+
+def idempotency_key(write_key: str, step: str) -> str:
+    """The ``Idempotency-Key`` of one call of a write (``<key>:<step>``), within Stripe's 255 characters."""
+    key = f"{write_key}:{step}"
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise PermanentError(f"idempotency key too long for Stripe ({len(key)} > 255): {key[:60]}...",
+                             code="idempotency_key_too_long")
+    return key
+
+
+def classify(exc: BaseException) -> DeliveryError:
+    """The delivery error of a ``stripe`` SDK exception."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    if not isinstance(exc, stripe.StripeError):
+        raise exc
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None) or exc.code or type(exc).__name__
+    message = getattr(error, "message", None) or exc.user_message or str(exc)
+    status = exc.http_status
+    text = f"{code}: {message}"
+    if code == "lock_timeout":  # 429 too, but another request holds the object: retry soon, no budget wait
+        return RetryableError(text, code=str(code), http_status=status)
+    if isinstance(exc, stripe.RateLimitError) or status == 429:
+        return RateLimited(text, retry_after_seconds=_retry_after(exc), code=str(code), http_status=status)
+    if isinstance(exc, stripe.APIConnectionError):
+        return RetryableError(f"payments API unreachable: {message}", code="connection_error")
+    if isinstance(exc, stripe.IdempotencyError):
+        if status == 409:  # the same key is still in flight (a concurrent or abandoned attempt): try later
+            return RetryableError(text, code=str(code), http_status=status)
+        # The key was used with other parameters: the payload changed under a stable key, a bug upstream.
+        return PermanentError(text, code=str(code), http_status=status)
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        # Secret keys do not expire by session; a refresh cannot help: someone must configure a valid key.
+        return PermanentError(f"the payments platform refused the key (REVLOOP_PAYMENTS_SECRET_KEY): {text}",
+                              code=str(code), http_status=status)
+    if isinstance(exc, stripe.CardError):
+        # A declined card is the customer's outcome, not a delivery failure; a writer that charges reports
+        # it in its outcome. Reaching here means a write that should not charge did: park it.
+        return PermanentError(text, code=str(code), http_status=status)
+    if status is not None and status >= 500 or isinstance(exc, stripe.APIError):
+        return RetryableError(text, code=str(code), http_status=status)
+    return PermanentError(text, code=str(code), http_status=status)
+
+
+def _retry_after(exc: stripe.StripeError) -> float | None:
+    headers = exc.headers or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _replayed(obj: Any) -> bool:
+    """Whether Stripe answered from its idempotency store (the call was made before, by an earlier attempt)."""
+    response = getattr(obj, "last_response", None)
+    headers = getattr(response, "headers", None) or {}
+    return str(headers.get("Idempotent-Replayed") or headers.get("idempotent-replayed") or "").lower() == "true"
+
+
+class PaymentsWriter:
+    """Writes to the payments platform; raises :class:`DeliveryError` subclasses, never retries itself."""
+
+    system = "payments"
+
+    def __init__(self, settings: PaymentsSettings, *, client: stripe.StripeClient | None = None) -> None:
+        self.settings = settings
+        # No SDK retries: the delivery worker owns the policy (backoff by error class, Retry-After waits),
+        # and every call carries an Idempotency-Key, so the worker's retries are safe.
+        self.client = client or payments_connector.connect(settings, max_network_retries=0)
+
+    def refresh_credentials(self) -> None:
+        """Secret keys have no session; rebuild the client (picks up a key rolled in the settings)."""
+        self.client = payments_connector.connect(self.settings, max_network_retries=0)
+
+    def deliver(self, write: IntendedWrite) -> DeliveryOutcome:
+        """Apply one write; see the module docstring for the operations and their payloads."""
+        handler = {
+            ("customer", "create"): self._find_or_create_customer,
+            ("customer", "upsert"): self._find_or_create_customer,
+            ("invoice", "create"): self._create_invoice,
+        }.get((write.target_object, write.operation))
+        if handler is None:
+            raise PermanentError(f"payments writer has no operation {write.operation} on {write.target_object}",
+                                 code="unsupported_operation")
+        try:
+            return handler(write)
+        except DeliveryError:
+            raise
+        except stripe.StripeError as exc:
+            raise classify(exc) from exc
+
+    # ---- customers -----------------------------------------------------------------------------------
+
+    def _find_or_create_customer(self, write: IntendedWrite) -> DeliveryOutcome:
+        customer, created = self.customer_for(write.payload, write.idempotency_key)
+        return DeliveryOutcome(customer.id, created, {"salesforce_account_id": write.payload["salesforce_account_id"]})
+
+    def customer_for(self, payload: dict[str, Any], write_key: str) -> tuple[Any, bool]:
+        """Find or create the customer of a Salesforce Account; returns ``(customer, created)``.
+
+        Search by ``metadata['salesforce_account_id']`` finds customers made long ago (whose idempotency
+        keys Stripe may have pruned after 24 hours); the create under ``<key>:customer`` covers the recent
+        past, which Stripe's search index may not show yet (it lags by up to a minute), and replays the
+        customer an earlier attempt created if it crashed before recording it.
+        """
+        account_id = payload.get("salesforce_account_id")
+        if not account_id:
+            raise PermanentError("payload.salesforce_account_id is required", code="invalid_payload")
+        found = self.client.v1.customers.search(
+            params={"query": f"metadata['salesforce_account_id']:'{_quoted(str(account_id))}'", "limit": 10}
+        )
+        if found.data:
+            oldest = min(found.data, key=lambda c: (c.created, c.id))
+            if len(found.data) > 1:
+                logger.warning("payments: %d customers carry salesforce_account_id %s; using the oldest, %s",
+                               len(found.data), account_id, oldest.id)
+            return oldest, False
+        metadata = {"salesforce_account_id": account_id, "revloop_key": write_key, **(payload.get("metadata") or {})}
+        if payload.get("erp_partner_id") is not None:
+            metadata["erp_partner_id"] = str(payload["erp_partner_id"])
+        params: Any = {"metadata": metadata}  # the SDK types it as a TypedDict
+        for field in ("name", "email", "phone", "address", "preferred_locales"):
+            if payload.get(field):
+                params[field] = payload[field]
+        customer = self.client.v1.customers.create(
+            params=params, options={"idempotency_key": idempotency_key(write_key, "customer")}
+        )
+        return customer, not _replayed(customer)
+
+    # ---- invoices ------------------------------------------------------------------------------------
+
+    def _create_invoice(self, write: IntendedWrite) -> DeliveryOutcome:
+        """Create a draft invoice with metadata, add its items, finalize it (-> ``open``).
+
+        Three kinds of call, each under its own key (``<key>:invoice``, ``<key>:item:<n>``,
+        ``<key>:finalize``), so a retry after a crash at any point replays what was done and continues.
+        Keys live 24 hours; beyond that the invoice is found by ``metadata.revloop_key`` among the
+        customer's invoices and an item by ``metadata.revloop_item_key`` among the invoice's lines.
+        """
+        key = write.idempotency_key
+        payload = write.payload
+        currency = str(payload.get("currency") or "").lower()
+        items = payload.get("items") or []
+        if not currency or not items:
+            raise PermanentError("an invoice needs payload.currency and at least one of payload.items",
+                                 code="invalid_payload")
+        amounts = [to_minor_units(item["amount"], currency) for item in items]
+        if payload.get("customer_id"):
+            customer_id = str(payload["customer_id"])
+        elif isinstance(payload.get("customer"), dict):
+            customer_id = self.customer_for(payload["customer"], key)[0].id
+        else:
+            raise PermanentError("payload.customer or payload.customer_id is required", code="invalid_payload")
+
+        invoice = self._invoice_by_key(customer_id, key)
+        created = False
+        if invoice is None:
+            params: Any = {  # built up below; the SDK types it as a TypedDict
+                "customer": customer_id,
+                "currency": currency,
+                "collection_method": payload.get("collection_method") or "send_invoice",
+                "auto_advance": False,
+                "pending_invoice_items_behavior": "exclude",
+                "metadata": {**{k: str(v) for k, v in (payload.get("metadata") or {}).items()}, "revloop_key": key},
+            }
+            if payload.get("due_date"):
+                params["due_date"] = _unix(payload["due_date"])
+            elif payload.get("days_until_due") is not None or params["collection_method"] == "send_invoice":
+                params["days_until_due"] = int(payload.get("days_until_due") or 30)
+            if payload.get("description"):
+                params["description"] = payload["description"]
+            invoice = self.client.v1.invoices.create(params=params,
+                                                  options={"idempotency_key": idempotency_key(key, "invoice")})
+            created = not _replayed(invoice)
+            if not created:  # a replay shows the invoice as it was when first created: read its state now
+                invoice = self.client.v1.invoices.retrieve(invoice.id)
+
+        if invoice.status == "draft":
+            present = {(line.to_dict().get("metadata") or {}).get("revloop_item_key") for line in
+                       self.client.v1.invoices.line_items.list(invoice.id, params={"limit": 100}).auto_paging_iter()}
+            for n, (item, amount) in enumerate(zip(items, amounts, strict=True)):
+                item_key = idempotency_key(key, f"item:{n}")
+                if item_key in present:
+                    continue
+                self.client.v1.invoice_items.create(
+                    params={"customer": customer_id, "invoice": invoice.id, "currency": currency, "amount": amount,
+                            "description": item.get("description") or f"Item {n + 1}",
+                            "metadata": {"revloop_item_key": item_key}},
+                    options={"idempotency_key": item_key},
+                )
+            if payload.get("finalize", True):
+                invoice = self.client.v1.invoices.finalize_invoice(
+                    invoice.id, params={"auto_advance": False},
+                    options={"idempotency_key": idempotency_key(key, "finalize")},
+                )
+        body = invoice.to_dict()
+        return DeliveryOutcome(invoice.id, created, {
+            "customer": customer_id, "status": body.get("status"), "amount_due": body.get("amount_due"),
+            "currency": body.get("currency"), "hosted_invoice_url": body.get("hosted_invoice_url"),
+            "number": body.get("number"),
+        })
+
+    def _invoice_by_key(self, customer_id: str, key: str) -> Any | None:
+        """The customer's invoice created for ``key``, unless voided (a void one is replaced, not reused)."""
+        for invoice in self.client.v1.invoices.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter():
+            if (invoice.to_dict().get("metadata") or {}).get("revloop_key") == key and invoice.status != "void":
+                return invoice
+        return None
+
+
+def _quoted(value: str) -> str:
+    """``value`` inside a search query's single quotes (Stripe escapes quotes with a backslash)."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _unix(value: Any) -> int:
+    """A due date (ISO date, or already a Unix time) as Stripe's Unix timestamp (noon UTC of that day)."""
+    if isinstance(value, int):
+        return value
+    day = dt.date.fromisoformat(str(value))
+    return int(dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.UTC).timestamp())

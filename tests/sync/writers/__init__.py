@@ -1,0 +1,1 @@
+"""Target writers against the sandboxes, through the real client libraries."""
