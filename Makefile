@@ -17,8 +17,13 @@ $(BIN)/revloop: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-## setup: create .venv with the locked dependency set
-setup: $(BIN)/revloop
+MANIFEST := dbt_project/target/manifest.json
+$(MANIFEST): $(BIN)/revloop $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) dbt_project/dbt_project.yml
+	rm -f $@ && $(BIN)/python -c "from assets.transformation import ensure_manifest; ensure_manifest()"
+	@touch $@
+
+## setup: create .venv with the locked dependency set, parse the dbt project
+setup: $(BIN)/revloop $(MANIFEST)
 
 ## demo: start the embedded warehouse and the seeded sandboxes, and show where each is
 demo: setup

@@ -355,6 +355,43 @@ def load(
 
 
 @app.command()
+def transform(
+    select: Annotated[
+        list[str] | None, typer.Option("--select", "-s", help="dbt selection (e.g. fct_invoices+); default all.")
+    ] = None,
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
+    ] = False,
+) -> None:
+    """Build the canonical layer with dbt (seeds, models and their tests), with a summary at the end."""
+    from revloop.dbt import DbtProject, TransformError
+
+    project = DbtProject.from_settings(_settings())
+    try:
+        with console.status("dbt build..."):
+            summary = project.build(select or (), full_refresh=full_refresh)
+    except TransformError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table(title=f"revloop transform ({summary.seconds:.1f}s)")
+    for column in ("node", "type", "status", "rows", "seconds"):
+        table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+    for node in summary.models:
+        style = "" if node.ok else "[red]"
+        rows = "" if node.rows is None else f"{node.rows:,}"
+        table.add_row(node.name, node.resource_type, f"{style}{node.status}", rows, f"{node.seconds:.2f}")
+    console.print(table)
+    passed = sum(1 for t in summary.tests if t.ok)
+    console.print(f"tests: {passed} passed, {len(summary.tests) - passed} failed")
+    for node in summary.failures:
+        err_console.print(f"[red]{node.resource_type} {node.name} {node.status}:[/red] {node.explanation()}")
+    if summary.error:
+        err_console.print(f"[red]error:[/red] {summary.error}")
+    if not summary.success:
+        raise typer.Exit(1)
+
+
+@app.command()
 def replay(
     flow: Annotated[str | None, typer.Option(help="Only writes of this flow.")] = None,
     outbox_id: Annotated[int | None, typer.Option("--id", help="Only this outbox row.")] = None,

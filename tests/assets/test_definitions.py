@@ -57,3 +57,29 @@ def test_loading_erp_reports_rows_per_table_when_materialized(
         partners = conn.execute("select count(*) from raw_erp.res_partner").fetchone()
     assert partners is not None and materialized["raw_erp/res_partner"]["rows_loaded"].value == partners[0] > 0
     assert materialized["raw_erp/res_partner"]["rows_quarantined"].value == 0
+
+
+def test_lineage_runs_from_raw_tables_to_marts_when_dbt_models_load() -> None:
+    graph = defs.resolve_asset_graph()
+    staging = graph.get(dg.AssetKey(["staging", "stg_erp__invoices"]))
+    assert dg.AssetKey(["raw_erp", "account_move"]) in staging.parent_keys
+    invoices = graph.get(dg.AssetKey(["marts", "fct_invoices"]))
+    assert invoices.group_name == "canonical_marts"
+    upstream: set[dg.AssetKey] = set()
+    frontier = set(invoices.parent_keys)
+    while frontier:
+        key = frontier.pop()
+        if key not in upstream:
+            upstream.add(key)
+            if graph.has(key):
+                frontier |= set(graph.get(key).parent_keys)
+    names = {key.to_user_string() for key in upstream}
+    assert {"raw_erp/account_move", "raw_salesforce/invoice_c", "raw_payments/invoice"} <= names
+
+
+def test_dbt_tests_and_quality_checks_are_asset_checks_when_loaded() -> None:
+    check_keys = defs.resolve_asset_graph().asset_check_keys
+    on_invoices = {key.name for key in check_keys if key.asset_key == dg.AssetKey(["marts", "fct_invoices"])}
+    assert on_invoices, "dbt tests on fct_invoices should be asset checks"
+    on_charges = {key.name for key in check_keys if key.asset_key == dg.AssetKey(["raw_payments", "charge"])}
+    assert "no_orphan_payments" in on_charges

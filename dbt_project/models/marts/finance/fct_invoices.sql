@@ -1,0 +1,106 @@
+{#- One row per ERP customer invoice or credit note: the ERP owns the legal invoice (number, dates, amounts,
+    state); the Salesforce Invoice__c and the payments invoice are joined through the cross-references our
+    flows write. Incremental: a refresh recomputes only invoices whose ERP move, lines, Salesforce invoice
+    or payments invoice were loaded since the last build. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='erp_invoice_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
+with erp_invoices as (
+    select * from {{ ref('stg_erp__invoices') }}
+    where not is_deleted and move_type in ('out_invoice', 'out_refund')
+),
+
+salesforce_invoices as (
+    select distinct on (erp_invoice_id) *
+    from {{ ref('stg_salesforce__invoices') }}
+    where not is_deleted and erp_invoice_id is not null
+    order by erp_invoice_id, system_modified_at desc
+),
+
+payments_invoices as (
+    select distinct on (erp_invoice_id) *
+    from {{ ref('stg_payments__invoices') }}
+    where not is_deleted and erp_invoice_id is not null
+    order by erp_invoice_id, created_at desc
+),
+
+invoice_lines as (
+    select invoice_id, extracted_at from {{ ref('stg_erp__invoice_lines') }}
+),
+
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
+),
+
+changed as (
+    select invoice_id as erp_invoice_id from erp_invoices where extracted_at > (select extracted_at from watermark)
+    union
+    select invoice_id from invoice_lines where extracted_at > (select extracted_at from watermark)
+    union
+    select erp_invoice_id from salesforce_invoices where extracted_at > (select extracted_at from watermark)
+    union
+    select erp_invoice_id from payments_invoices where extracted_at > (select extracted_at from watermark)
+),
+{% endif %}
+
+xref as (
+    select source_id, customer_id from {{ ref('int_customer_xref') }} where source_system = 'erp'
+),
+
+currencies as (
+    select * from {{ ref('currencies') }}
+),
+
+final as (
+    select
+        ---------- ids
+        erp_invoices.invoice_id as erp_invoice_id,
+        erp_invoices.invoice_number,
+        xref.customer_id,
+        erp_invoices.partner_id as erp_partner_id,
+        erp_invoices.salesforce_opportunity_id,
+        salesforce_invoices.invoice_id as salesforce_invoice_id,
+        payments_invoices.invoice_id as payments_invoice_id,
+        erp_invoices.revloop_key,
+        erp_invoices.move_type,
+
+        ---------- statuses
+        erp_invoices.status,
+        erp_invoices.payment_status,
+        erp_invoices.source_state,
+        erp_invoices.source_payment_state,
+
+        ---------- money (major units, exact, at the currency's scale)
+        erp_invoices.currency_code,
+        {{ at_currency_scale('erp_invoices.amount_untaxed', 'currencies.iso_exponent') }} as amount_untaxed,
+        {{ at_currency_scale('erp_invoices.amount_tax', 'currencies.iso_exponent') }} as amount_tax,
+        {{ at_currency_scale('erp_invoices.amount_total', 'currencies.iso_exponent') }} as amount_total,
+        {{ at_currency_scale('erp_invoices.amount_residual', 'currencies.iso_exponent') }} as amount_residual,
+        {{ at_currency_scale('erp_invoices.amount_total - erp_invoices.amount_residual', 'currencies.iso_exponent') }}
+            as amount_settled,
+
+        ---------- dates (accounting dates, local to the ERP company)
+        erp_invoices.invoice_date,
+        erp_invoices.due_date,
+
+        ---------- timestamps
+        erp_invoices.created_at,
+        erp_invoices.updated_at,
+        greatest(erp_invoices.extracted_at, salesforce_invoices.extracted_at, payments_invoices.extracted_at)
+            as source_extracted_at
+    from erp_invoices
+    left join salesforce_invoices on salesforce_invoices.erp_invoice_id = erp_invoices.invoice_id
+    left join payments_invoices on payments_invoices.erp_invoice_id = erp_invoices.invoice_id
+    left join xref on xref.source_id = erp_invoices.partner_id::text
+    left join currencies on currencies.currency_code = erp_invoices.currency_code
+    {% if is_incremental() %}
+    where erp_invoices.invoice_id in (select erp_invoice_id from changed)
+    {% endif %}
+)
+
+select * from final

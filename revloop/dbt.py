@@ -1,0 +1,230 @@
+"""Runs the dbt project (``dbt_project/``) in-process, against Revloop's warehouse, and summarizes the result.
+
+dbt is driven through ``dbtRunner`` in this process, so a long-lived caller (the CLI session, a Dagster
+sensor, a test module) pays dbt's start-up once. Every invocation passes the same project dir, profiles
+dir and no ``--vars``, and the connection comes from environment variables, so dbt's partial parsing
+survives from one call to the next. dbt's connection profile is ``dbt_project/profiles.yml``; it reads:
+
+* ``REVLOOP_DBT_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD``, ``_DBNAME``, ``_SSLMODE``: computed here from
+  :func:`revloop.warehouse.database_url` (``REVLOOP_DATABASE_URL`` or the embedded PostgreSQL; a Unix
+  socket directory is passed as the host, which psycopg2 accepts);
+* ``REVLOOP_ENVIRONMENT``: the target (``dev``, ``staging``, ``prod``).
+
+Code that calls into this module must run under an ``if __name__ == "__main__":`` guard: dbt uses a
+spawn multiprocessing context.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from revloop.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+"""The dbt project; its manifest after ``dbt parse`` is ``PROJECT_DIR / "target" / "manifest.json"``."""
+MANIFEST_PATH = PROJECT_DIR / "target" / "manifest.json"
+
+_FAILING_ROWS_SHOWN = 5
+
+
+class TransformError(RuntimeError):
+    """dbt could not run at all (a compilation error, an unreachable warehouse)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeResult:
+    """One model, seed, snapshot or test of a dbt invocation."""
+
+    resource_type: str
+    name: str
+    status: str
+    seconds: float
+    rows: int | None
+    message: str
+    failing_rows: tuple[dict[str, Any], ...] = ()
+    """For a failed test: the first rows it returned (for a status-mapping test, the unmapped values)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("success", "pass", "skipped", "warn")
+
+    def explanation(self) -> str:
+        """A one-line account of a failure, naming what failed (the unmapped value, the differing rows)."""
+        if not self.failing_rows:
+            return self.message
+        shown = "; ".join(", ".join(f"{k}={v!r}" for k, v in row.items()) for row in self.failing_rows)
+        return f"{self.message} -> {shown}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformSummary:
+    """What one ``dbt`` invocation did."""
+
+    command: str
+    success: bool
+    seconds: float
+    nodes: tuple[NodeResult, ...]
+    error: str | None = None
+
+    @property
+    def models(self) -> tuple[NodeResult, ...]:
+        return tuple(n for n in self.nodes if n.resource_type in ("model", "seed", "snapshot"))
+
+    @property
+    def tests(self) -> tuple[NodeResult, ...]:
+        return tuple(n for n in self.nodes if n.resource_type in ("test", "unit_test"))
+
+    @property
+    def failures(self) -> tuple[NodeResult, ...]:
+        return tuple(n for n in self.nodes if not n.ok)
+
+    def node(self, name: str) -> NodeResult:
+        """The result of the node called ``name``; raises ``KeyError`` when it did not run."""
+        for result in self.nodes:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+
+def connection_env(database_url: str, environment: str = "dev") -> dict[str, str]:
+    """The ``REVLOOP_DBT_*`` variables ``profiles.yml`` reads, from a PostgreSQL URL or conninfo string.
+
+    Args:
+        database_url: The warehouse, e.g. ``postgresql://user@127.0.0.1:5432/revloop`` or a URL whose host
+            is a Unix socket directory (``postgresql://user@/db?host=/tmp/pg``).
+        environment: ``dev``, ``staging`` or ``prod``: the dbt target.
+
+    Returns:
+        Environment variables to set before invoking dbt.
+    """
+    info = psycopg.conninfo.conninfo_to_dict(database_url)
+    host = str(info.get("host") or info.get("hostaddr") or "localhost")
+    env = {
+        "REVLOOP_DBT_HOST": host.split(",")[0],
+        "REVLOOP_DBT_PORT": str(info.get("port") or "5432").split(",")[0],
+        "REVLOOP_DBT_USER": str(info.get("user") or os.environ.get("USER") or "postgres"),
+        "REVLOOP_DBT_PASSWORD": str(info.get("password") or ""),
+        "REVLOOP_DBT_DBNAME": str(info.get("dbname") or "postgres"),
+        # Unix sockets cannot negotiate TLS; psycopg2 would fail on "require" there.
+        "REVLOOP_DBT_SSLMODE": str(info.get("sslmode") or ("disable" if host.startswith("/") else "prefer")),
+        "REVLOOP_ENVIRONMENT": environment,
+    }
+    return env
+
+
+class DbtProject:
+    """A warm handle on the dbt project for one warehouse: build, test and parse with readable summaries.
+
+    Args:
+        database_url: The warehouse to build in.
+        environment: The dbt target (``dev``, ``staging``, ``prod``).
+    """
+
+    # dbt keeps process-wide state (flags, adapters): one invocation at a time per process.
+    _lock = threading.Lock()
+
+    def __init__(self, database_url: str, environment: str = "dev") -> None:
+        self.database_url = database_url
+        self.environment = environment
+        self._runner: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DbtProject:
+        """The project pointed at the warehouse Revloop uses (``REVLOOP_DATABASE_URL`` or the embedded one)."""
+        from revloop import warehouse
+
+        return cls(warehouse.database_url(settings), settings.environment)
+
+    def build(self, select: Sequence[str] = (), *, full_refresh: bool = False,
+              exclude: Sequence[str] = ()) -> TransformSummary:
+        """``dbt build``: seeds, models and their tests in dependency order (a failing test skips dependents)."""
+        args = ["build"]
+        if select:
+            args += ["--select", *select]
+        if exclude:
+            args += ["--exclude", *exclude]
+        if full_refresh:
+            args.append("--full-refresh")
+        return self.invoke(args)
+
+    def parse(self) -> TransformSummary:
+        """``dbt parse``: writes ``target/manifest.json`` (what dagster-dbt loads)."""
+        return self.invoke(["parse"])
+
+    def source_freshness(self) -> TransformSummary:
+        """``dbt source freshness`` for every source."""
+        return self.invoke(["source", "freshness"])
+
+    def invoke(self, args: Sequence[str]) -> TransformSummary:
+        """Run one dbt command in-process and summarize it.
+
+        Raises:
+            TransformError: dbt could not run at all (no result to summarize).
+        """
+        from dbt.cli.main import dbtRunner
+
+        command = " ".join(args[:2]) if args[:1] == ["source"] else args[0]
+        started = time.perf_counter()
+        with self._lock:
+            os.environ.update(connection_env(self.database_url, self.environment))
+            if self._runner is None:
+                self._runner = dbtRunner()
+            full_args = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), "--quiet"]
+            logger.info("dbt %s", " ".join(args))
+            result = self._runner.invoke(full_args)
+        seconds = time.perf_counter() - started
+        if result.result is None or isinstance(result.result, bool | str):
+            error = str(result.exception) if result.exception else None
+            if not result.success and error:
+                raise TransformError(f"dbt {command} failed: {error}")
+            return TransformSummary(command, bool(result.success), seconds, (), error)
+        nodes = tuple(self._node_result(r) for r in getattr(result.result, "results", ()) or ())
+        return TransformSummary(command, bool(result.success), seconds, nodes,
+                                str(result.exception) if result.exception else None)
+
+    def _node_result(self, run_result: Any) -> NodeResult:
+        node = getattr(run_result, "node", None)
+        status = str(getattr(run_result.status, "value", run_result.status))
+        adapter_response = getattr(run_result, "adapter_response", None) or {}
+        rows = adapter_response.get("rows_affected") if isinstance(adapter_response, dict) else None
+        resource_type = str(getattr(getattr(node, "resource_type", None), "value", "unknown"))
+        name = str(getattr(node, "name", None) or getattr(run_result, "unique_id", "?"))
+        if resource_type == "source" and node is not None:  # freshness results carry the table
+            name = f"{node.source_name}.{node.name}"
+        failing: tuple[dict[str, Any], ...] = ()
+        if resource_type == "test" and status in ("fail", "error", "warn") and getattr(run_result, "failures", None):
+            failing = self._failing_rows(getattr(node, "compiled_code", None))
+        return NodeResult(
+            resource_type=resource_type,
+            name=name,
+            status=status,
+            seconds=float(getattr(run_result, "execution_time", 0.0) or 0.0),
+            rows=rows if isinstance(rows, int) and rows >= 0 else None,
+            message=str(getattr(run_result, "message", "") or ""),
+            failing_rows=failing,
+        )
+
+    def _failing_rows(self, compiled_sql: str | None) -> tuple[dict[str, Any], ...]:
+        """The first rows a failed test returns: what makes its failure explainable."""
+        if not compiled_sql:
+            return ()
+        query = f"select * from ({compiled_sql.rstrip().rstrip(';')}) as failing limit {_FAILING_ROWS_SHOWN}"
+        try:
+            with psycopg.connect(self.database_url) as conn:
+                cursor = conn.execute(query)  # type: ignore[call-overload]
+                columns = [c.name for c in cursor.description or ()]
+                return tuple(dict(zip(columns, row, strict=True)) for row in cursor.fetchall())
+        except psycopg.Error as exc:  # the summary must not hide the failure behind a second one
+            logger.warning("could not read a failed test's rows: %s", exc)
+            return ()
