@@ -24,34 +24,28 @@ def warehouse_admin_url() -> str:
     return _admin_url()
 
 
-@pytest.fixture(scope="session")
-def warehouse_url(warehouse_admin_url: str) -> Iterator[str]:
-    """A database made for this test run and dropped at its end."""
-    name = f"revloop_test_{os.getpid()}_{secrets.token_hex(3)}"
-    url = warehouse.create_database(warehouse_admin_url, name)
+def _throwaway_database(admin_url: str) -> Iterator[str]:
+    name = f"revloop_test_{os.getpid()}_{secrets.token_hex(4)}"
+    url = warehouse.create_database(admin_url, name)
     try:
         yield url
     finally:
-        warehouse.drop_database(warehouse_admin_url, name)
+        warehouse.drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def warehouse_url(warehouse_admin_url: str) -> Iterator[str]:
+    """A database made for this test run and dropped at its end."""
+    yield from _throwaway_database(warehouse_admin_url)
 
 
 @pytest.fixture
 def fresh_database(warehouse_admin_url: str) -> Iterator[str]:
     """A database of its own for one test (loads that must start from nothing), dropped afterwards."""
-    name = f"revloop_test_{os.getpid()}_{secrets.token_hex(4)}"
-    url = warehouse.create_database(warehouse_admin_url, name)
-    try:
-        yield url
-    finally:
-        warehouse.drop_database(warehouse_admin_url, name)
+    yield from _throwaway_database(warehouse_admin_url)
 
 
 @pytest.fixture(scope="module")
 def module_database(warehouse_admin_url: str) -> Iterator[str]:
     """A database shared by the tests of one module, dropped after them."""
-    name = f"revloop_test_{os.getpid()}_{secrets.token_hex(4)}"
-    url = warehouse.create_database(warehouse_admin_url, name)
-    try:
-        yield url
-    finally:
-        warehouse.drop_database(warehouse_admin_url, name)
+    yield from _throwaway_database(warehouse_admin_url)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from revloop.settings import ErpSettings, PaymentsSettings, SalesforceSettings, Settings
 from sandboxes import control
 from sandboxes.registry import SYSTEMS
 
@@ -72,4 +74,45 @@ def start_sandbox(
     return RunningSandbox(system, proc)
 
 
-__all__ = ["RunningSandbox", "start_sandbox", "free_port"]
+__all__ = ["RunningSandbox", "start_sandbox", "free_port", "settings_for", "load_book"]
+
+
+def settings_for(sandboxes: dict[str, RunningSandbox], home: Path, **overrides: Any) -> Settings:
+    """Revloop's settings pointing at running sandboxes (as ``revloop sandbox env`` would configure it)."""
+
+    def fields(system: str) -> dict[str, str]:
+        prefix = f"REVLOOP_{system.upper()}_"
+        return {k.removeprefix(prefix).lower(): v for k, v in sandboxes[system].env().items()}
+
+    return Settings(
+        home=home,
+        salesforce=SalesforceSettings(**fields("salesforce")) if "salesforce" in sandboxes else SalesforceSettings(),
+        erp=ErpSettings(**fields("erp")) if "erp" in sandboxes else ErpSettings(),
+        payments=PaymentsSettings(**fields("payments")) if "payments" in sandboxes else PaymentsSettings(),
+        **overrides,
+    )
+
+
+def load_book(database_url: str, root: Path, *, seed: int = 42, scale: str = "demo") -> tuple[Path, dt.date]:
+    """Serve a book from all three sandboxes, load it into ``database_url`` with the real loads, stop them.
+
+    Returns Revloop's home used for the loads (its keyring opens the encrypted columns) and the anchor
+    date the sandboxes seeded the book on (``sandboxes.book.iter_companies(seed, scale, anchor)``).
+    """
+    from pipelines.catalog import SYSTEMS as LOADED_SYSTEMS
+    from pipelines.catalog import source_factory
+    from pipelines.common.runner import run_load
+
+    sandboxes: dict[str, RunningSandbox] = {}
+    home = root / "home"
+    try:
+        for system in LOADED_SYSTEMS:
+            sandboxes[system] = start_sandbox(system, root / system, seed=seed, scale=scale)
+        anchor = dt.datetime.now(dt.UTC).date()  # the sandboxes anchor their book on the day they seed it
+        settings = settings_for(sandboxes, home)
+        for system in LOADED_SYSTEMS:
+            run_load(system, source_factory(system), settings, database_url, pipelines_dir=home / "dlt")
+    finally:
+        for running in sandboxes.values():
+            running.stop()
+    return home, anchor
