@@ -391,6 +391,30 @@ def transform(
         raise typer.Exit(1)
 
 
+roles_app = typer.Typer(help="Least-privilege warehouse roles: loader, transformer, sync, analyst.",
+                        no_args_is_help=True)
+app.add_typer(roles_app, name="roles")
+
+
+@roles_app.command("apply")
+def roles_apply(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the statements without running them.")] = False,
+) -> None:
+    """Create the roles and schemas if missing and state every grant again (idempotent)."""
+    import psycopg
+
+    from revloop import roles, warehouse
+
+    url = warehouse.database_url(_settings())
+    if dry_run:
+        with psycopg.connect(url) as conn:
+            for statement in roles.statements(str(conn.info.dbname)):
+                typer.echo(statement.as_string(conn) + ";")
+        return
+    run = roles.apply(url)
+    console.print(f"applied {len(run)} statements: roles {', '.join(roles.ROLES)}")
+
+
 @app.command()
 def replay(
     flow: Annotated[str | None, typer.Option(help="Only writes of this flow.")] = None,
