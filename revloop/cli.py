@@ -362,11 +362,24 @@ def transform(
     full_refresh: Annotated[
         bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
     ] = False,
+    docs: Annotated[
+        bool, typer.Option("--docs", help="Only generate the dbt documentation site and print its path.")
+    ] = False,
 ) -> None:
     """Build the canonical layer with dbt (seeds, models and their tests), with a summary at the end."""
     from revloop.dbt import DbtProject, TransformError
 
     project = DbtProject.from_settings(_settings())
+    if docs:
+        try:
+            with console.status("dbt docs generate..."):
+                index = project.docs()
+        except TransformError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        console.print(f"dbt docs: {index} (open it in a browser, or serve its folder: "
+                      f"python -m http.server -d {index.parent})")
+        return
     try:
         with console.status("dbt build..."):
             summary = project.build(select or (), full_refresh=full_refresh)

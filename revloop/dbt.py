@@ -162,6 +162,13 @@ class DbtProject:
         """``dbt parse``: writes ``target/manifest.json`` (what dagster-dbt loads)."""
         return self.invoke(["parse"])
 
+    def docs(self) -> Path:
+        """``dbt docs generate``: the static documentation site (models, columns, lineage); its index.html."""
+        summary = self.invoke(["docs", "generate"])
+        if not summary.success:
+            raise TransformError(f"dbt docs generate failed: {summary.error}")
+        return PROJECT_DIR / "target" / "index.html"
+
     def source_freshness(self) -> TransformSummary:
         """``dbt source freshness`` for every source."""
         return self.invoke(["source", "freshness"])

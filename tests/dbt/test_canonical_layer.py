@@ -207,3 +207,13 @@ def test_incremental_refresh_rewrites_nothing_when_nothing_changed(built: BuiltW
     assert summary.node("fct_payments").rows == 0
     full = built.project.build(["fct_invoices"], full_refresh=True)
     assert full.node("fct_invoices").rows == sum(1 for _ in invoices_of(built.companies))
+
+
+def test_docs_site_documents_the_marts_when_generated(built: BuiltWarehouse) -> None:
+    import json
+
+    index = built.project.docs()
+    assert index.is_file()
+    catalog = json.loads((index.parent / "catalog.json").read_text())
+    nodes = {node["metadata"]["name"]: node for node in catalog["nodes"].values()}
+    assert "fct_invoices" in nodes and "amount_total" in nodes["fct_invoices"]["columns"]
