@@ -1,0 +1,96 @@
+"""The canonical layer's cost: a full ``dbt build`` on a loaded book, and a refresh after 100 changes.
+
+Run: ``python -m bench.transform [--scale large|demo] [--rounds 3]``. The issue's goal: the incremental
+refresh at least 20x cheaper than the full build on the large book (>= 1,000,000 source records). Also
+measured: the fixed overhead of one dbt invocation (nothing selected) in a warm process, the first
+invocation of a process, and the CLI's cold start, which is why the sync loop keeps one warm runner.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import console, median, save, table
+from bench.ingest import backfill, incremental, make_changes, sandbox_settings, sandboxes
+from revloop import warehouse
+from revloop.dbt import PROJECT_DIR, DbtProject, connection_env
+
+# What an incremental refresh after a load rebuilds: everything downstream of the raw tables that changed.
+# dbt's state selection needs a stored manifest; the raw sources are what a load changes, so select them.
+INCREMENTAL_SELECTION = ["source:*+"]
+
+
+def cold_cli_seconds(database_url: str) -> float:
+    """A ``dbt`` CLI run with nothing selected, in a new process (what a run per change would pay)."""
+    env = {**os.environ, **connection_env(database_url)}
+    started = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "ls", "--select", "nothing_matches_this",
+         "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), "--quiet"],
+        env=env, capture_output=True, check=False,
+    )
+    return time.perf_counter() - started
+
+
+def one_round(admin_url: str, configs: list[Any], home: Path, number: int) -> dict[str, Any]:
+    name = f"revloop_bench_transform_{secrets.token_hex(3)}"
+    url = warehouse.create_database(admin_url, name)
+    try:
+        settings = sandbox_settings(configs, home / f"round-{number}")
+        loaded = backfill(url, settings)
+        project = DbtProject(url)
+        first = time.perf_counter()
+        project.invoke(["ls", "--select", "nothing_matches_this"])
+        first_invoke = time.perf_counter() - first
+        warm = time.perf_counter()
+        project.invoke(["ls", "--select", "nothing_matches_this"])
+        warm_invoke = time.perf_counter() - warm
+        full = project.build()
+        if not full.success:
+            raise RuntimeError(f"full build failed: {[n.explanation() for n in full.failures][:3]}")
+        make_changes(configs, settings, number)
+        incremental(url, settings)
+        refresh = project.build(INCREMENTAL_SELECTION)
+        rows_full = sum(n.rows or 0 for n in full.models)
+        rows_refresh = sum(n.rows or 0 for n in refresh.models)
+        return {
+            "source_records": loaded["records"], "full_seconds": full.seconds, "refresh_seconds": refresh.seconds,
+            "ratio": full.seconds / refresh.seconds, "rows_full": rows_full, "rows_refresh": rows_refresh,
+            "first_invoke_seconds": first_invoke, "warm_invoke_seconds": warm_invoke,
+            "cold_cli_seconds": cold_cli_seconds(url),
+        }
+    finally:
+        warehouse.drop_database(admin_url, name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=["demo", "large"], default="large")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    admin_url = os.environ.get("REVLOOP_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with (
+        tempfile.TemporaryDirectory(prefix="revloop-bench-transform-") as tmp,
+        sandboxes(args.scale, Path(tmp) / "sandboxes") as configs,
+    ):
+        runs = [one_round(admin_url, configs, Path(tmp), n) for n in range(args.rounds)]
+    keys = ["source_records", "full_seconds", "refresh_seconds", "ratio", "rows_full", "rows_refresh",
+            "first_invoke_seconds", "warm_invoke_seconds", "cold_cli_seconds"]
+    medians = {key: median([r[key] for r in runs]) for key in keys}
+    console.print(table(
+        f"dbt build, {args.scale} book (medians of {args.rounds})", ["what", "value"],
+        [[key, medians[key]] for key in keys],
+    ))
+    console.print(f"saved {save('transform', {'scale': args.scale, 'runs': runs, 'medians': medians})}")
+
+
+if __name__ == "__main__":
+    main()
