@@ -86,3 +86,37 @@ class PaymentsAccess:
 
     def redirects(self) -> dict[str, str]:
         return {STRIPE_API_ORIGIN: self.api_base}
+
+
+def salesforce_bulk_jobs_used(env: dict[str, str]) -> int | None:
+    """Bulk API 2.0 query jobs the org has created today, as its ``/limits`` reports them.
+
+    Read before and after a participant, the difference says whether it loaded through Bulk 2.0 (and in
+    how many jobs) without looking inside the sandbox. Logs in with the read-only app's client
+    credentials, so the peers' rotating refresh token is left alone. None when the org cannot be asked.
+    """
+    from revloop.http import pinned_session  # the benchmark's own process only
+
+    instance = env.get("REVLOOP_SALESFORCE_INSTANCE_URL", "").rstrip("/")
+    client_id = env.get("REVLOOP_SALESFORCE_READER_CLIENT_ID")
+    secret = env.get("REVLOOP_SALESFORCE_READER_CLIENT_SECRET")
+    version = env.get("REVLOOP_SALESFORCE_API_VERSION", "62.0")
+    if not (instance and client_id and secret):
+        return None
+    ca_file = env.get("REVLOOP_SALESFORCE_CA_FILE")
+    with pinned_session(instance, Path(ca_file) if ca_file else None) as session:
+        token = session.post(
+            f"{instance}/services/oauth2/token",
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+            timeout=30,
+        )
+        if token.status_code != 200:
+            return None
+        limits = session.get(
+            f"{instance}/services/data/v{version}/limits",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=30,
+        )
+        if limits.status_code != 200:
+            return None
+        jobs = limits.json().get("DailyBulkV2QueryJobs", {})
+        return int(jobs["Max"]) - int(jobs["Remaining"]) if "Max" in jobs and "Remaining" in jobs else None

@@ -13,6 +13,18 @@ def normalise(name: str) -> str:
     return key[:-1] if key.endswith("s") and not key.endswith("ss") else key
 
 
+COMPARABLE_NAMES = {"invoice_line": "invoice_line_items"}
+"""Revloop tables whose peer streams are named differently (beyond case, separators and plurals)."""
+
+
+def comparable(name: str) -> str:
+    """The key under which a Revloop table and a peer's stream read the same vendor object.
+
+    ``Invoice__c`` / ``invoice_c``, ``charges`` / ``charge``, ``invoice_line_items`` / ``invoice_line``.
+    """
+    return normalise(COMPARABLE_NAMES.get(name, name))
+
+
 def flatten_counts(stats: Mapping[str, Any], prefix: str = "") -> dict[str, int]:
     """A sandbox's ``records`` document as ``{object name: count}`` (nested groups are flattened)."""
     result: dict[str, int] = {}

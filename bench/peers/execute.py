@@ -25,7 +25,7 @@ from bench.peers import catalog as catalogs
 from bench.peers import environments
 from bench.peers.access import PaymentsAccess, SalesforceAccess
 from bench.peers.airbyte_loader import AirbyteLoader
-from bench.peers.measure import PeakMemory, Stopwatch
+from bench.peers.measure import Deadline, PeakMemory, Stopwatch
 from bench.peers.peers import TARGET_POSTGRES_ENV, Options, Peer
 from bench.peers.results import PeerResult
 from bench.peers.singer_relay import relay
@@ -42,6 +42,10 @@ class Workspace:
     directory: Path
     database_url: str
     sandbox_counts: dict[str, int]
+    budget_seconds: float | None = None
+    """A sync still running after this long is stopped (and counted as far as it got)."""
+    only_comparable_with: frozenset[str] | None = None
+    """When set, only streams whose :func:`catalog.comparable` key is in it (Revloop's objects)."""
 
     def file(self, name: str) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -67,13 +71,23 @@ def _command(peer: Peer, *args: str) -> list[str]:
     return [str(environments.python_of(peer.environment)), str(environments.WRAPPERS_DIR / peer.wrapper), *args]
 
 
-def _select(peer: Peer, discovered: list[str], counts: dict[str, int], all_streams: bool) -> list[str]:
+def _select(peer: Peer, discovered: list[str], ws: Workspace, all_streams: bool) -> list[str]:
+    if ws.only_comparable_with is not None:
+        # Like with like: the objects Revloop loads, where the peer offers them.
+        return [name for name in discovered if catalogs.comparable(name) in ws.only_comparable_with]
     if all_streams or peer.select_all_streams:
         return discovered
     return [
         name for name in discovered
-        if name in peer.extra_streams or catalogs.expected_count(name, counts, peer.stream_aliases) is not None
+        if name in peer.extra_streams
+        or catalogs.expected_count(name, ws.sandbox_counts, peer.stream_aliases) is not None
     ]
+
+
+def _drop_schema(database_url: str, schema: str) -> None:
+    """Start from an empty schema, so a later round counts only what its own run loaded."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def run_peer(
@@ -82,6 +96,7 @@ def run_peer(
     """Run ``peer`` end to end; failures are recorded in the result, never raised."""
     result = PeerResult(peer=peer.name, system=peer.system, kind=peer.kind, notes=peer.notes)
     try:
+        _drop_schema(workspace.database_url, schema_name(peer))
         if peer.kind == "airbyte":
             _run_airbyte(peer, access, options, workspace, result, all_streams)
         else:
@@ -91,7 +106,9 @@ def run_peer(
         result.errors.append(f"{type(exc).__name__}: {exc}")
     for stream in result.streams.values():
         stream.expected = catalogs.expected_count(stream.stream, workspace.sandbox_counts, peer.stream_aliases)
-    result.succeeded = not result.errors and all(code == 0 for code in result.exit_codes.values())
+    result.succeeded = (
+        not result.errors and not result.timed_out and all(code == 0 for code in result.exit_codes.values())
+    )
     return result
 
 
@@ -124,7 +141,7 @@ def _run_airbyte(
         result.errors.append("discover produced no catalog")
         return
     names = catalogs.airbyte_stream_names(discovered.catalog)
-    selected = _select(peer, names, ws.sandbox_counts, all_streams)
+    selected = _select(peer, names, ws, all_streams)
     result.streams_not_selected = sorted(set(names) - set(selected))
     configured = catalogs.airbyte_configured_catalog(discovered.catalog, selected, prefer_incremental=True)
     catalog_file = ws.file("catalog.json")
@@ -135,17 +152,19 @@ def _run_airbyte(
     result.logs["read"] = str(read_log)
     with psycopg.connect(ws.database_url) as conn, open(read_log, "wb") as err:
         loader = AirbyteLoader(conn, schema)
-        with PeakMemory() as memory, Stopwatch() as watch:
+        with PeakMemory() as memory, Deadline(ws.budget_seconds) as deadline, Stopwatch() as watch:
             process = subprocess.Popen(
                 _command(peer, "read", "--config", str(config_file), "--catalog", str(catalog_file)),
-                stdout=subprocess.PIPE, stderr=err, env=env, cwd=ws.directory,
+                stdout=subprocess.PIPE, stderr=err, env=env, cwd=ws.directory, start_new_session=True,
             )
             memory.watch(process.pid)
+            deadline.watch(process.pid)
             assert process.stdout is not None
             run = loader.consume(process.stdout)
             result.exit_codes["read"] = process.wait()
         result.sync_seconds = watch.seconds
         result.peak_rss_bytes = memory.peak_bytes
+        _note_time_budget(result, deadline)
         _adopt_rotated_config(run.new_config, config, config_file, access)
         result.errors.extend(run.errors)
         result.warnings.extend(run.warnings)
@@ -156,7 +175,7 @@ def _run_airbyte(
             result.stream(name).loaded = _distinct_keys(conn, schema, name, keys.get(name, []))
         unfinished = ("COMPLETE", "STARTED", "RUNNING")
         incomplete = {s: status for s, status in run.stream_status.items() if status not in unfinished}
-        if incomplete:
+        if incomplete and not result.timed_out:
             result.errors.append(f"streams not complete: {incomplete}")
 
 
@@ -208,11 +227,11 @@ def _run_singer(
     result.exit_codes["discover"] = done.returncode
     _adopt_rotated_tap_config(config_file, access)
     if done.returncode != 0:
-        result.errors.append(f"discover failed: {_tail(discover_log)}")
+        result.errors.append(f"discover failed: {tail(discover_log)}")
         return
     catalog = orjson.loads(done.stdout)
     names = catalogs.singer_stream_names(catalog)
-    selected = _select(peer, names, ws.sandbox_counts, all_streams)
+    selected = _select(peer, names, ws, all_streams)
     result.streams_not_selected = sorted(set(names) - set(selected))
     catalog_file = ws.file("catalog.json")
     catalog_file.write_text(json.dumps(catalogs.singer_select(catalog, selected), indent=2))
@@ -227,6 +246,7 @@ def _run_singer(
         open(tap_log, "wb") as tap_err,
         open(target_log, "wb") as target_err,
         PeakMemory() as memory,
+        Deadline(ws.budget_seconds) as deadline,
         Stopwatch() as watch,
     ):
         loader = subprocess.Popen(
@@ -234,9 +254,12 @@ def _run_singer(
         )
         tap = subprocess.Popen(
             _command(peer, "--config", str(config_file), peer.catalog_flag, str(catalog_file)),
-            stdout=subprocess.PIPE, stderr=tap_err, env=env, cwd=ws.directory,
+            stdout=subprocess.PIPE, stderr=tap_err, env=env, cwd=ws.directory, start_new_session=True,
         )
         memory.watch(tap.pid)
+        # Only the tap is stopped at the budget: the target then sees the end of its input and
+        # commits what it was sent, as it would after any tap exits.
+        deadline.watch(tap.pid)
         memory.watch(loader.pid)
         assert tap.stdout is not None and loader.stdin is not None
         relayed = relay(tap.stdout, loader.stdin)
@@ -244,16 +267,23 @@ def _run_singer(
         result.exit_codes["target"] = loader.wait()
     result.sync_seconds = watch.seconds
     result.peak_rss_bytes = memory.peak_bytes
+    _note_time_budget(result, deadline)
     _adopt_rotated_tap_config(config_file, access)
-    if result.exit_codes["tap"] != 0:
-        result.errors.append(f"tap failed: {_tail(tap_log)}")
+    if result.exit_codes["tap"] != 0 and not result.timed_out:
+        result.errors.append(f"tap failed: {tail(tap_log)}")
     if result.exit_codes["target"] != 0:
-        result.errors.append(f"target failed: {_tail(target_log)}")
+        result.errors.append(f"target failed: {tail(target_log)}")
     for name in selected:
         result.stream(name).emitted = relayed.records.get(name, 0)
     loaded = _table_counts(ws.database_url, schema)
     for name in selected:
         result.stream(name).loaded = loaded.get(name.lower(), 0)
+
+
+def _note_time_budget(result: PeerResult, deadline: Deadline) -> None:
+    if deadline.expired:
+        result.timed_out = True
+        result.errors.append(f"stopped at the time budget of {deadline.seconds:.0f} s")
 
 
 def _adopt_rotated_tap_config(config_file: Path, access: object) -> None:
@@ -291,7 +321,7 @@ def _table_counts(database_url: str, schema: str) -> dict[str, int]:
     return counts
 
 
-def _tail(path: Path, lines: int = 12) -> str:
+def tail(path: Path, lines: int = 12) -> str:
     try:
         text = path.read_text(errors="replace").splitlines()
     except OSError:

@@ -8,7 +8,9 @@ it the peak is reported as ``None``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterable
@@ -94,3 +96,48 @@ class Stopwatch:
 
     def __exit__(self, *exc_info: object) -> None:
         self.seconds = time.perf_counter() - self.started
+
+
+class Deadline:
+    """Stops process groups that outlive a time budget: a peer that would run for hours is cut off, and
+    what it loaded until then is still counted.
+
+    The processes must be started with ``start_new_session=True`` so that the group holds the peer and
+    any children it spawned, and nothing else. ``SIGTERM`` first, ``SIGKILL`` after a grace period.
+    """
+
+    def __init__(self, seconds: float | None, grace_seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self.grace_seconds = grace_seconds
+        self.expired = False
+        self._groups: list[int] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._wait, name="deadline", daemon=True)
+
+    def watch(self, pid: int) -> None:
+        """Stop ``pid``'s process group (a session leader's pid is its group id) when the time is up."""
+        self._groups.append(pid)
+
+    def __enter__(self) -> Deadline:
+        if self.seconds is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.grace_seconds + 5)
+
+    def _wait(self) -> None:
+        assert self.seconds is not None
+        if self._done.wait(self.seconds):
+            return
+        self.expired = True
+        self._signal(signal.SIGTERM)
+        if not self._done.wait(self.grace_seconds):
+            self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        for group in self._groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, sig)

@@ -141,7 +141,9 @@ PEERS: dict[str, Peer] = {
             make_config=_tap_stripe_config,
             select_all_streams=False,
             extra_streams=("events",),
-            stream_aliases={"invoice_line_items": "invoiceitem", "payout_transactions": "balance_transaction"},
+            # payout_transactions are the balance transactions of payouts; with no payouts there is nothing to
+            # compare, so the stream is not matched to balance transactions.
+            stream_aliases={"invoice_line_items": "invoiceitem"},
             notes="stripe-python 5.5; created[gte]/[lt] windows of 30 days; events only for the last 30 days",
         ),
         Peer(

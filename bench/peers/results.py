@@ -34,8 +34,12 @@ class PeerResult:
     peer: str
     system: str
     kind: str
+    """``airbyte``, ``singer`` or ``revloop``."""
     notes: str = ""
+    round: int = 1
     succeeded: bool = False
+    timed_out: bool = False
+    """Stopped at the time budget; the counts are what it had loaded by then."""
     exit_codes: dict[str, int | None] = dataclasses.field(default_factory=dict)
     discover_seconds: float = 0.0
     sync_seconds: float = 0.0
@@ -46,6 +50,8 @@ class PeerResult:
     warnings: list[str] = dataclasses.field(default_factory=list)
     sandbox_requests: dict[str, Any] = dataclasses.field(default_factory=dict)
     logs: dict[str, str] = dataclasses.field(default_factory=dict)
+    facts: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What the run did that the counts do not show (Bulk API 2.0 jobs created, rows quarantined...)."""
 
     @property
     def records(self) -> int:
@@ -58,6 +64,11 @@ class PeerResult:
     @property
     def records_per_second(self) -> float | None:
         return self.records / self.sync_seconds if self.sync_seconds > 0 else None
+
+    @property
+    def complete(self) -> bool:
+        """Every stream with a sandbox object landed exactly the sandbox's count."""
+        return all(s.verdict == "match" for s in self.streams.values() if s.expected is not None)
 
     def stream(self, name: str) -> StreamResult:
         return self.streams.setdefault(name, StreamResult(name))
