@@ -21,11 +21,13 @@ from typing import Any
 from bench.common import console, median, save, table
 from bench.ingest import backfill, incremental, make_changes, sandbox_settings, sandboxes
 from revloop import warehouse
-from revloop.dbt import PROJECT_DIR, DbtProject, connection_env
+from revloop.dbt import PROJECT_DIR, DbtProject, TransformSummary, affected_selection, connection_env
 
-# What an incremental refresh after a load rebuilds: everything downstream of the raw tables that changed.
-# dbt's state selection needs a stored manifest; the raw sources are what a load changes, so select them.
-INCREMENTAL_SELECTION = ["source:*+"]
+
+def model_seconds(summary: TransformSummary) -> dict[str, dict[str, Any]]:
+    """Seconds and rows per model, seed and test of one build: where its time went."""
+    return {n.name: {"type": n.resource_type, "seconds": round(n.seconds, 3), "rows": n.rows}
+            for n in sorted(summary.nodes, key=lambda n: -n.seconds)}
 
 
 def cold_cli_seconds(database_url: str) -> float:
@@ -57,8 +59,13 @@ def one_round(admin_url: str, configs: list[Any], home: Path, number: int) -> di
         if not full.success:
             raise RuntimeError(f"full build failed: {[n.explanation() for n in full.failures][:3]}")
         make_changes(configs, settings, number)
-        incremental(url, settings)
-        refresh = project.build(INCREMENTAL_SELECTION)
+        loaded_again = incremental(url, settings)
+        # Only what is downstream of the raw tables that received rows in this load.
+        selection = affected_selection({system: figures["rows_by_table"]
+                                        for system, figures in loaded_again["systems"].items()})
+        refresh = project.build(selection)
+        if not refresh.success:
+            raise RuntimeError(f"refresh failed: {[n.explanation() for n in refresh.failures][:3]}")
         rows_full = sum(n.rows or 0 for n in full.models)
         rows_refresh = sum(n.rows or 0 for n in refresh.models)
         return {
@@ -66,6 +73,7 @@ def one_round(admin_url: str, configs: list[Any], home: Path, number: int) -> di
             "ratio": full.seconds / refresh.seconds, "rows_full": rows_full, "rows_refresh": rows_refresh,
             "first_invoke_seconds": first_invoke, "warm_invoke_seconds": warm_invoke,
             "cold_cli_seconds": cold_cli_seconds(url),
+            "selection": selection, "full_nodes": model_seconds(full), "refresh_nodes": model_seconds(refresh),
         }
     finally:
         warehouse.drop_database(admin_url, name)
@@ -89,6 +97,13 @@ def main(argv: list[str] | None = None) -> None:
         f"dbt build, {args.scale} book (medians of {args.rounds})", ["what", "value"],
         [[key, medians[key]] for key in keys],
     ))
+    for number, run in enumerate(runs):
+        for what in ("full_nodes", "refresh_nodes"):
+            console.print(table(
+                f"round {number}: {what} (slowest 15)", ["node", "type", "seconds", "rows"],
+                [[name, n["type"], n["seconds"], n["rows"]] for name, n in list(run[what].items())[:15]],
+            ))
+        console.print(f"round {number}: refresh selection {run['selection']}")
     console.print(f"saved {save('transform', {'scale': args.scale, 'runs': runs, 'medians': medians})}")
 
 

@@ -21,7 +21,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,48 @@ PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 MANIFEST_PATH = PROJECT_DIR / "target" / "manifest.json"
 
 _FAILING_ROWS_SHOWN = 5
+
+
+@cache
+def source_tables() -> frozenset[tuple[str, str]]:
+    """Every ``(source, table)`` the project declares in ``models/**/_*__sources.yml``.
+
+    Read from the YAML rather than the manifest so it works before the first ``dbt parse``.
+    """
+    import yaml  # type: ignore[import-untyped]  # PyYAML, a dependency of dbt-core
+
+    declared: set[tuple[str, str]] = set()
+    for path in sorted((PROJECT_DIR / "models").rglob("*.yml")):
+        document = yaml.safe_load(path.read_text()) or {}
+        for source in document.get("sources") or ():
+            for table in source.get("tables") or ():
+                declared.add((str(source["name"]), str(table["name"])))
+    return frozenset(declared)
+
+
+def affected_selection(rows_by_table_by_system: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """The dbt selectors for what a load changed: ``source:<system>.<table>+`` per raw table that got rows.
+
+    A load's ``rows_by_table`` (per system, as :class:`pipelines.common.runner.LoadSummary` reports it)
+    names the raw tables that received rows; the models worth rebuilding are the ones downstream of those
+    tables, nothing else. Tables the project does not declare as sources (dlt's own bookkeeping) are
+    ignored, and the selectors come out sorted, so the same load always gives the same arguments.
+
+    Args:
+        rows_by_table_by_system: ``{"salesforce": {"opportunity": 100, ...}, "erp": {...}, ...}``.
+
+    Returns:
+        Selectors for ``DbtProject.build(select=...)``; empty when no declared source received a row
+        (then there is nothing to rebuild: do not call dbt, an empty selection would build everything).
+    """
+    declared = source_tables()
+    selected = {
+        f"source:{system}.{table}+"
+        for system, rows_by_table in rows_by_table_by_system.items()
+        for table, rows in rows_by_table.items()
+        if rows and (system, table) in declared
+    }
+    return sorted(selected)
 
 
 class TransformError(RuntimeError):

@@ -1,7 +1,9 @@
 {#- One row per ERP customer invoice or credit note: the ERP owns the legal invoice (number, dates, amounts,
     state); the Salesforce Invoice__c and the payments invoice are joined through the cross-references our
     flows write. Incremental: a refresh recomputes only invoices whose ERP move, lines, Salesforce invoice
-    or payments invoice were loaded since the last build. -#}
+    or payments invoice were loaded since the last build, and those whose partner now resolves to another
+    canonical customer. -#}
+-- depends_on: {{ ref('stg_erp__invoice_lines') }}
 {{ config(
     materialized='incremental',
     unique_key='erp_invoice_id',
@@ -9,15 +11,45 @@
     on_schema_change='fail',
 ) }}
 
-with erp_invoices as (
+with
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
+),
+
+changed as materialized (
+    select invoice_id as erp_invoice_id from {{ ref('stg_erp__invoices') }}
+    where extracted_at > (select extracted_at from watermark)
+    union
+    select invoice_id from {{ ref('stg_erp__invoice_lines') }}
+    where extracted_at > (select extracted_at from watermark)
+    union
+    select erp_invoice_id from {{ ref('stg_salesforce__invoices') }}
+    where extracted_at > (select extracted_at from watermark) and erp_invoice_id is not null
+    union
+    select erp_invoice_id from {{ ref('stg_payments__invoices') }}
+    where extracted_at > (select extracted_at from watermark) and erp_invoice_id is not null
+    union
+    -- identity resolution moved the partner to another customer (a merge, a conflict, a new anchor)
+    select built.erp_invoice_id
+    from {{ this }} as built
+    left join {{ ref('int_customer_xref') }} as xref
+      on xref.source_system = 'erp' and xref.source_id = built.erp_partner_id::text
+    where built.customer_id is distinct from xref.customer_id
+),
+{% endif %}
+
+erp_invoices as (
     select * from {{ ref('stg_erp__invoices') }}
     where not is_deleted and move_type in ('out_invoice', 'out_refund')
+    {% if is_incremental() %} and invoice_id in (select erp_invoice_id from changed) {% endif %}
 ),
 
 salesforce_invoices as (
     select distinct on (erp_invoice_id) *
     from {{ ref('stg_salesforce__invoices') }}
     where not is_deleted and erp_invoice_id is not null
+    {% if is_incremental() %} and erp_invoice_id in (select erp_invoice_id from changed) {% endif %}
     order by erp_invoice_id, system_modified_at desc
 ),
 
@@ -25,28 +57,9 @@ payments_invoices as (
     select distinct on (erp_invoice_id) *
     from {{ ref('stg_payments__invoices') }}
     where not is_deleted and erp_invoice_id is not null
+    {% if is_incremental() %} and erp_invoice_id in (select erp_invoice_id from changed) {% endif %}
     order by erp_invoice_id, created_at desc
 ),
-
-invoice_lines as (
-    select invoice_id, extracted_at from {{ ref('stg_erp__invoice_lines') }}
-),
-
-{% if is_incremental() %}
-watermark as (
-    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
-),
-
-changed as (
-    select invoice_id as erp_invoice_id from erp_invoices where extracted_at > (select extracted_at from watermark)
-    union
-    select invoice_id from invoice_lines where extracted_at > (select extracted_at from watermark)
-    union
-    select erp_invoice_id from salesforce_invoices where extracted_at > (select extracted_at from watermark)
-    union
-    select erp_invoice_id from payments_invoices where extracted_at > (select extracted_at from watermark)
-),
-{% endif %}
 
 xref as (
     select source_id, customer_id from {{ ref('int_customer_xref') }} where source_system = 'erp'
@@ -98,9 +111,6 @@ final as (
     left join payments_invoices on payments_invoices.erp_invoice_id = erp_invoices.invoice_id
     left join xref on xref.source_id = erp_invoices.partner_id::text
     left join currencies on currencies.currency_code = erp_invoices.currency_code
-    {% if is_incremental() %}
-    where erp_invoices.invoice_id in (select erp_invoice_id from changed)
-    {% endif %}
 )
 
 select * from final

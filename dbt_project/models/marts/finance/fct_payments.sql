@@ -1,7 +1,8 @@
 {#- One row per payment attempt (a charge) in the payments platform, which owns payment outcomes; with its
     refunds, fees, the invoice it paid in the ERP and Salesforce, and the ERP payment that recorded it.
     Column types are guarded by the enforced contract; new columns are appended on an incremental run.
-    Incremental on charges, refunds and balance transactions loaded since the last build. -#}
+    Incremental on charges, refunds and balance transactions loaded since the last build, and on charges
+    whose payments customer now resolves to another canonical customer. -#}
 {{ config(
     materialized='incremental',
     unique_key='charge_id',
@@ -9,8 +10,51 @@
     on_schema_change='append_new_columns',
 ) }}
 
-with charges as (
-    select * from {{ ref('stg_payments__charges') }} where not is_deleted
+with
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
+),
+
+changed as materialized (
+    select charge_id from {{ ref('stg_payments__charges') }}
+    where extracted_at > (select extracted_at from watermark)
+    union
+    select charge_id from {{ ref('stg_payments__refunds') }}
+    where extracted_at > (select extracted_at from watermark)
+    union
+    select source_object_id from {{ ref('stg_payments__balance_transactions') }}
+    where extracted_at > (select extracted_at from watermark)
+    union
+    -- what the fact takes from other records: the intent, the invoice, the ERP payment, the customer
+    select charges.charge_id
+    from {{ ref('stg_payments__charges') }} as charges
+    left join {{ ref('stg_payments__payment_intents') }} as intents
+      on intents.payment_intent_id = charges.payment_intent_id
+    where intents.extracted_at > (select extracted_at from watermark)
+       or charges.customer_id in (
+            select customer_id from {{ ref('stg_payments__customers') }}
+            where extracted_at > (select extracted_at from watermark))
+       or coalesce(charges.invoice_id, intents.invoice_id) in (
+            select invoice_id from {{ ref('stg_payments__invoices') }}
+            where extracted_at > (select extracted_at from watermark))
+       or charges.payment_intent_id in (
+            select payment_reference from {{ ref('stg_erp__payments') }}
+            where extracted_at > (select extracted_at from watermark))
+    union
+    -- identity resolution moved the payments customer to another customer
+    select built.charge_id
+    from {{ this }} as built
+    left join {{ ref('int_customer_xref') }} as xref
+      on xref.source_system = 'payments' and xref.source_id = built.payments_customer_id
+    where built.customer_id is distinct from xref.customer_id
+),
+{% endif %}
+
+charges as (
+    select * from {{ ref('stg_payments__charges') }}
+    where not is_deleted
+    {% if is_incremental() %} and charge_id in (select charge_id from changed) {% endif %}
 ),
 
 payment_intents as (
@@ -28,6 +72,7 @@ refunds as (
         max(extracted_at) as extracted_at
     from {{ ref('stg_payments__refunds') }}
     where not is_deleted
+    {% if is_incremental() %} and charge_id in (select charge_id from changed) {% endif %}
     group by charge_id
 ),
 
@@ -53,20 +98,6 @@ xref as (
 countries as (
     select * from {{ ref('countries') }}
 ),
-
-{% if is_incremental() %}
-watermark as (
-    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
-),
-
-changed as (
-    select charge_id from charges where extracted_at > (select extracted_at from watermark)
-    union
-    select charge_id from refunds where extracted_at > (select extracted_at from watermark)
-    union
-    select source_object_id from balance_transactions where extracted_at > (select extracted_at from watermark)
-),
-{% endif %}
 
 final as (
     select
@@ -122,9 +153,6 @@ final as (
     left join customers on customers.customer_id = charges.customer_id
     left join xref on xref.source_id = charges.customer_id
     left join countries on countries.country_code = customers.address_country_code
-    {% if is_incremental() %}
-    where charges.charge_id in (select charge_id from changed)
-    {% endif %}
 )
 
 select * from final

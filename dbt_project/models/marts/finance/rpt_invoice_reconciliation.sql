@@ -1,16 +1,67 @@
 {#- Per won Opportunity, the invoice as each system holds it, side by side, with the differences in amount,
     currency and payment status, and one reconciliation_status naming the first disagreement found
-    (checked in the order of the case expression below). -#}
+    (checked in the order of the case expression below).
+    Incremental: a refresh recomputes only the Opportunities whose own row, Salesforce invoice, ERP invoice
+    (fct_invoices), payments invoice or payments (fct_payments) were loaded since the newest
+    source_extracted_at built, or whose customer changed; an Opportunity no longer won (or deleted) leaves. -#}
+-- depends_on: {{ ref('fct_opportunities') }}
+{{ config(
+    materialized='incremental',
+    unique_key='salesforce_opportunity_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    post_hook=["{% if is_incremental() %}
+        delete from {{ this }} as built
+        where not exists (
+            select 1 from {{ ref('fct_opportunities') }} as opportunities
+            where opportunities.opportunity_id = built.salesforce_opportunity_id
+              and opportunities.stage = 'closed_won')
+    {% endif %}"],
+) }}
 
-with opportunities as (
+with
+{% if is_incremental() %}
+watermark as (
+    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
+),
+
+changed as materialized (
+    select opportunity_id from {{ ref('stg_salesforce__opportunities') }}
+    where extracted_at > (select extracted_at from watermark)
+    union
+    select opportunity_id from {{ ref('stg_salesforce__invoices') }}
+    where extracted_at > (select extracted_at from watermark) and opportunity_id is not null
+    union
+    select salesforce_opportunity_id from {{ ref('fct_invoices') }}
+    where source_extracted_at > (select extracted_at from watermark) and salesforce_opportunity_id is not null
+    union
+    select salesforce_opportunity_id from {{ ref('stg_payments__invoices') }}
+    where salesforce_opportunity_id is not null and (
+        extracted_at > (select extracted_at from watermark)
+        or invoice_id in (
+            select payments_invoice_id from {{ ref('fct_payments') }}
+            where source_extracted_at > (select extracted_at from watermark)))
+    union
+    -- identity resolution moved the Account to another customer
+    select built.salesforce_opportunity_id
+    from {{ this }} as built
+    join {{ ref('fct_opportunities') }} as opportunities
+      on opportunities.opportunity_id = built.salesforce_opportunity_id
+    where built.customer_id is distinct from opportunities.customer_id
+),
+{% endif %}
+
+opportunities as (
     select * from {{ ref('stg_salesforce__opportunities') }}
     where not is_deleted and stage = 'closed_won'
+    {% if is_incremental() %} and opportunity_id in (select opportunity_id from changed) {% endif %}
 ),
 
 salesforce_invoices as (
     select distinct on (opportunity_id) *
     from {{ ref('stg_salesforce__invoices') }}
     where not is_deleted and opportunity_id is not null
+    {% if is_incremental() %} and opportunity_id in (select opportunity_id from changed) {% endif %}
     order by opportunity_id, system_modified_at desc
 ),
 
@@ -18,6 +69,7 @@ erp_invoices as (
     select distinct on (salesforce_opportunity_id) *
     from {{ ref('fct_invoices') }}
     where move_type = 'out_invoice' and salesforce_opportunity_id is not null
+    {% if is_incremental() %} and salesforce_opportunity_id in (select opportunity_id from changed) {% endif %}
     order by salesforce_opportunity_id, erp_invoice_id desc
 ),
 
@@ -25,6 +77,7 @@ payments_invoices as (
     select distinct on (salesforce_opportunity_id) *
     from {{ ref('stg_payments__invoices') }}
     where not is_deleted and salesforce_opportunity_id is not null
+    {% if is_incremental() %} and salesforce_opportunity_id in (select opportunity_id from changed) {% endif %}
     order by salesforce_opportunity_id, created_at desc
 ),
 
@@ -32,10 +85,12 @@ collected as (
     select
         payments_invoice_id,
         count(*) as payment_attempts,
+        max(source_extracted_at) as source_extracted_at,
         coalesce(sum(amount_captured) filter (where is_succeeded), 0) as amount_captured,
         coalesce(sum(amount_refunded) filter (where is_succeeded), 0) as amount_refunded
     from {{ ref('fct_payments') }}
     where payments_invoice_id is not null
+    {% if is_incremental() %} and payments_invoice_id in (select invoice_id from payments_invoices) {% endif %}
     group by payments_invoice_id
 ),
 
@@ -81,7 +136,9 @@ joined as (
             when collected.amount_refunded >= collected.amount_captured then 'refunded'
             when collected.amount_captured >= payments_invoices.total then 'paid'
             else 'partially_paid'
-        end as payments_payment_status
+        end as payments_payment_status,
+        greatest(opportunities.extracted_at, salesforce_invoices.extracted_at, erp_invoices.source_extracted_at,
+                 payments_invoices.extracted_at, collected.source_extracted_at) as source_extracted_at
     from opportunities
     left join salesforce_invoices on salesforce_invoices.opportunity_id = opportunities.opportunity_id
     left join erp_invoices on erp_invoices.salesforce_opportunity_id = opportunities.opportunity_id
