@@ -14,6 +14,9 @@ os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 # Arrow tables skip dlt's row normalizer; without this their rows carry no ``_dlt_load_id`` (rows are
 # counted per load by that column, see pipelines.common.runner).
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# Load files only live in the working directory between normalize and COPY, on this machine: gzip cost
+# a third of a backfill's time (measured with py-spy, see docs/benchmarks.md) and saved nothing useful.
+os.environ.setdefault("NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION", "true")
 
 
 def credentials_from_url(database_url: str) -> dict[str, Any]:

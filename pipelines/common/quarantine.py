@@ -81,7 +81,11 @@ class Quarantine:
 
     def __enter__(self) -> Quarantine:
         self._conn = psycopg.connect(self.database_url, autocommit=True)
-        self._conn.execute(DDL)
+        # The systems load concurrently and share this schema: ``if not exists`` alone races (two
+        # sessions both see no schema and one fails on the catalog's unique index), so serialize the DDL.
+        with self._conn.transaction():
+            self._conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"revloop.ddl.{SCHEMA}",))
+            self._conn.execute(DDL)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -95,11 +95,17 @@ def run_load(
         )
         # A run that died after extracting left a package on disk; dlt's ``run`` would only load it and
         # return, so finish it first and then read what changed since.
-        load_ids = list(pipeline.run().loads_ids) if pipeline.has_pending_data else []
+        resumed = pipeline.has_pending_data
+        load_ids = list(pipeline.run().loads_ids) if resumed else []
         source = make_source(context)
         info = pipeline.run(source, refresh="drop_sources" if full_refresh else None)
         load_ids += list(info.loads_ids)
-        rows = _rows_by_table(database_url, dataset, load_ids, pipeline)
+        _note_step_seconds(context.notes, pipeline)
+        counting = time.perf_counter()
+        normalized = None if resumed else _normalized_rows(pipeline)
+        rows = normalized if normalized is not None else _rows_by_table(database_url, dataset, load_ids, pipeline)
+        index_merge_keys(database_url, dataset, pipeline)
+        context.notes.setdefault("seconds", {})["count_rows"] = round(time.perf_counter() - counting, 3)
         summary = LoadSummary(
             system=system, dataset=dataset, seconds=time.perf_counter() - started, rows_by_table=rows,
             quarantined_by_object=dict(quarantine.by_object), cursors=_cursors(pipeline),
@@ -110,8 +116,82 @@ def run_load(
     return summary
 
 
+def _note_step_seconds(notes: dict[str, Any], pipeline: dlt.Pipeline) -> None:
+    """dlt's own step timings of the last run (extract, normalize, load) under ``notes["seconds"]``."""
+    trace = pipeline.last_trace
+    if trace is None:
+        return
+    timings = notes.setdefault("seconds", {})
+    for step in trace.steps:
+        if step.step in ("extract", "normalize", "load") and step.started_at and step.finished_at:
+            seconds = (step.finished_at - step.started_at).total_seconds()
+            timings[f"dlt_{step.step}"] = round(timings.get(f"dlt_{step.step}", 0.0) + seconds, 3)
+
+
+def _normalized_rows(pipeline: dlt.Pipeline) -> dict[str, int] | None:
+    """Rows per table of the run's packages, from dlt's normalize step; None when they may not be exact.
+
+    Exact for what the sources yield (Arrow tables, written as parquet, and small lists of dicts written
+    as insert statements); only the csv loader inflates them (pipeline pitfall 3), and nothing here uses
+    it. Counting in the warehouse instead scans every table after every run: the cost of a cycle would
+    follow the size of the book, not the size of the change.
+    """
+    trace = pipeline.last_trace
+    info = trace.last_normalize_info if trace is not None else None
+    if info is None:
+        return None
+    formats = {
+        job.job_file_info.file_format
+        for package in info.load_packages
+        for job in package.jobs.get("new_jobs", [])
+    }
+    if "csv" in formats:
+        return None
+    return {
+        table: int(count) for table, count in info.row_counts.items()
+        if count and not table.startswith("_dlt")
+    }
+
+
+def index_merge_keys(database_url: str, dataset: str, pipeline: dlt.Pipeline) -> None:
+    """An index on each merge table's primary key, so a merge finds the rows it replaces without a scan.
+
+    dlt's postgres destination creates no index for ``primary_key`` (only for ``unique``), so merging
+    100 changed rows into a million-row table would read the whole table. Non-unique on purpose: the
+    index must never make a load fail; merge itself keeps the key unique.
+    """
+    wanted: dict[str, list[str]] = {}
+    for schema_table in pipeline.default_schema.data_tables():
+        name = str(schema_table.get("name") or "")
+        if schema_table.get("write_disposition") != "merge" or not name or name.startswith("_dlt"):
+            continue
+        keys = [column for column, hints in schema_table.get("columns", {}).items() if hints.get("primary_key")]
+        if keys:
+            wanted[name] = keys
+    if not wanted:
+        return
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        existing = {
+            (row[0], row[1]) for row in conn.execute(
+                "select tablename, indexname from pg_indexes where schemaname = %s", (dataset,)
+            )
+        }
+        present = {row[0] for row in conn.execute(
+            "select table_name from information_schema.tables where table_schema = %s", (dataset,)
+        )}
+        for table, keys in wanted.items():
+            index = f"{table[:50]}__merge_key"
+            if table not in present or (table, index) in existing:
+                continue
+            conn.execute(sql.SQL("create index if not exists {} on {}.{} ({})").format(
+                sql.Identifier(index), sql.Identifier(dataset), sql.Identifier(table),
+                sql.SQL(", ").join(sql.Identifier(k) for k in keys),
+            ))
+            logger.info("indexed %s.%s on %s", dataset, table, ", ".join(keys))
+
+
 def _rows_by_table(database_url: str, dataset: str, load_ids: list[str], pipeline: dlt.Pipeline) -> dict[str, int]:
-    """Rows written by these loads, counted in the warehouse (dlt's own counts can be inflated)."""
+    """Rows written by these loads, counted in the warehouse (used when a resumed package has no counts)."""
     if not load_ids:
         return {}
     tables = [

@@ -19,7 +19,7 @@ import pyarrow as pa
 from pipelines.common.runner import LoadContext, dataset_for
 from pipelines.erp import settings as erp
 from pipelines.erp.deletions import Warehouse, compare_ids
-from pipelines.erp.helpers import ErpReader, RecentWindow, prefetched, shift
+from pipelines.erp.helpers import ErpReader, RecentWindow, SharedClient, prefetched, shift
 from pipelines.erp.tables import PageConverter
 
 logger = logging.getLogger(__name__)
@@ -31,10 +31,11 @@ __all__ = ["erp_source"]
 def erp_source(context: LoadContext) -> Any:
     """The ERP's raw tables; build a fresh source for every run."""
     context.notes.setdefault("api", "odoo json-2 (read-only key)")
-    return [_model_resource(spec, context) for spec in erp.MODELS]
+    client = SharedClient(context.settings.erp, users=len(erp.MODELS))
+    return [_model_resource(spec, context, client) for spec in erp.MODELS]
 
 
-def _model_resource(spec: erp.ModelSpec, context: LoadContext) -> Any:
+def _model_resource(spec: erp.ModelSpec, context: LoadContext, client: SharedClient) -> Any:
     @dlt.resource(
         name=spec.table,
         write_disposition="merge",
@@ -44,7 +45,7 @@ def _model_resource(spec: erp.ModelSpec, context: LoadContext) -> Any:
     )
     def records() -> Iterator[pa.Table]:
         state = dlt.current.resource_state()
-        with ErpReader(context.settings.erp) as reader, \
+        with ErpReader(context.settings.erp, client) as reader, \
                 Warehouse(context.database_url, dataset_for(context.system)) as warehouse:
             fields, schema_notes = reader.available_fields(spec)
             if schema_notes:

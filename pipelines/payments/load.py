@@ -23,6 +23,7 @@ from pipelines.payments.settings import (
     EVENT_OVERLAP_SECONDS,
     EVENT_RETENTION_SECONDS,
     EVENT_TABLE,
+    EVENT_WINDOWS,
     OBJECTS,
     PII,
     REFETCH_PARENT_EVENTS,
@@ -147,7 +148,8 @@ class PaymentsLoad:
             known = self.warehouse.existing_ids(EVENT_TABLE, [e["id"] for e in plan.changes.events])
             events: Iterable[Sequence[Mapping[str, Any]]] = [[e for e in plan.changes.events if e["id"] not in known]]
         else:
-            events = (page.records for page in self.reader.pages("/v1/events"))
+            # The longest list by far (every state change of the history): paged as several windows at once.
+            events = (page.records for page in self.reader.pages_in_windows("/v1/events", EVENT_WINDOWS))
         batch: list[Versioned] = []
         for records in events:
             batch.extend(Versioned(e, int(e["created"]) if isinstance(e.get("created"), int) else 0, e.get("id"))

@@ -25,6 +25,11 @@ EVENT_RETENTION_SECONDS = 29 * 86_400
 """Stripe keeps events about 30 days; a cursor older than this (with a day's margin) cannot be resumed
 from the feed, so the state-changing objects are listed again instead."""
 
+EVENT_WINDOWS = 4
+"""A backfill reads ``/v1/events`` as this many ``created`` ranges paged side by side (see
+``StripeReader.pages_in_windows``): one ``starting_after`` chain of ~3,400 pages leaves the server idle
+between pages."""
+
 ROWS_PER_TABLE = 5_000
 """Rows gathered from consecutive pages into one Arrow table (fewer, larger tables load faster)."""
 

@@ -18,11 +18,13 @@ import dlt
 import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 
+from pipelines.common.prefetch import prefetched
 from pipelines.common.runner import LoadContext
 from pipelines.salesforce import settings as constants
 from pipelines.salesforce.client import SalesforceReader
 from pipelines.salesforce.helpers import csv_columns, rest_columns, select_soql, typed_table, where_since
 from pipelines.salesforce.schema import column_name, field_specs, schema_changes, snapshot, table_name
+from pipelines.salesforce.window import RecentVersions, recent_state
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +95,18 @@ def _read_object(
     notes.setdefault("matching", {})[sobject] = matching
 
     soql = select_soql(sobject, specs, where)
+    # Bulk result pages are read one ahead: Salesforce prepares the next page while this one converts.
     pages = (
-        (csv_columns(page, specs) for page in reader.bulk_pages(sobject, soql))
+        (csv_columns(page, specs) for page in prefetched(reader.bulk_pages(sobject, soql), 1, "salesforce-bulk"))
         if use_bulk
         else (rest_columns(records, specs) for records in reader.rest_pages(sobject, soql))
         if matching
         else iter(())
     )
     pii = {column_name(field): kind for field, kind in constants.PII_FIELDS.get(sobject, {}).items()}
+    previous_versions = None if context.full_refresh else recent_state(state.get("recent"))
+    versions = RecentVersions(previous_versions, constants.OVERLAP, constants.RECENT_VERSIONS_CAP)
+    skip_unchanged = since is not None
     cursor_column = column_name(constants.CURSOR_FIELD)
     newest = cursor
     deleted = 0
@@ -112,6 +118,9 @@ def _read_object(
         if not table.num_rows:
             continue
         context.quarantine.resolve(sobject, table.column("id").to_pylist())
+        table = versions.unchanged_dropped(table, cursor_column, skip=skip_unchanged)
+        if not table.num_rows:
+            continue
         page_newest = pc.max(table.column(cursor_column)).as_py()
         if page_newest is not None and (newest is None or page_newest > newest):
             newest = page_newest
@@ -121,6 +130,9 @@ def _read_object(
     notes.setdefault("deleted_seen", {})[sobject] = deleted
     notes["api_calls"], notes["http_seconds"] = reader.calls, round(reader.http_seconds, 3)
     notes["token_refreshes"] = reader.token_refreshes
+    if versions.skipped:
+        notes.setdefault("unchanged_rereads_skipped", {})[sobject] = versions.skipped
+    state["recent"] = versions.state(previous_versions)
     state["describe"] = current
     if newest is not None:
         state["cursor"] = newest.isoformat()

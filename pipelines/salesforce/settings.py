@@ -52,6 +52,10 @@ OVERLAP = dt.timedelta(minutes=5)
 """Each run re-reads ``SystemModstamp >= last cursor - OVERLAP``: a transaction stamped before the previous
 run's cursor but committed after that run read is still caught. Re-read rows collapse in the merge."""
 
+RECENT_VERSIONS_CAP = 5_000
+"""At most this many ``(Id, SystemModstamp)`` versions of the overlap window are kept in the state to skip
+unchanged re-reads (see ``window.py``); a window holding more is merged again, as without them."""
+
 BULK_THRESHOLD = 20_000
 """Bulk API 2.0 when ``SELECT COUNT()`` of a run's filter reaches this (backfills, large increments); REST
 ``queryAll`` below it, where a job's fixed cost (create, poll, fetch) would dominate."""

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,15 +156,22 @@ def test_reader_retries_on_its_own_when_the_sdk_gives_up_on_server_errors(sandbo
     client = stripe.StripeClient(env["REVLOOP_PAYMENTS_READER_KEY"], base_addresses={"api": sandbox.base_url},
                                  max_network_retries=0)
     reader = StripeReader(client, attempts=30, base_seconds=0.001, max_wait_seconds=0.01)
+    expected = sorted(sandbox_ids(secret_client(sandbox), "customer"))
     sandbox.admin("PUT", "faults", {"profile": "none", "server_error_rate": 0.5, "drop_connection_rate": 0.1})
     sandbox.admin("POST", "counters/reset")
 
-    ids = [record["id"] for page in reader.pages("/v1/customers") for record in page.records]
-
+    # The faults are random (a listing of one page can come through clean), so list until the server has
+    # failed at least once; every listing must be complete.
+    listings = []
+    deadline = time.monotonic() + 60
     counters = sandbox.admin("GET", "counters")
+    while not counters["responses_by_status"].get("500") and time.monotonic() < deadline:
+        listings.append(sorted(record["id"] for page in reader.pages("/v1/customers") for record in page.records))
+        counters = sandbox.admin("GET", "counters")
+
     sandbox.admin("PUT", "faults", {"profile": "none"})
     assert counters["responses_by_status"].get("500", 0) > 0
-    assert sorted(ids) == sorted(sandbox_ids(secret_client(sandbox), "customer"))
+    assert listings and all(ids == expected for ids in listings)
 
 
 def test_reader_does_not_retry_when_the_request_is_invalid(sandbox: RunningSandbox) -> None:
