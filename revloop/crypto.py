@@ -262,7 +262,17 @@ def load_keyring(environment: str, home: Path) -> Keyring:
     path = home / "keyring.json"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(new_keyring_json("dev-1"))
-        logging.getLogger(__name__).warning("created a development keyring at %s", path)
+        # Write aside, then link into place: of processes racing to create it, exactly one wins and the
+        # others read the winner's complete file (never an empty or a second, different keyring).
+        candidate = path.with_name(f".keyring-{os.getpid()}-{secrets.token_hex(4)}.json")
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_keyring_json("dev-1"))
+        try:
+            os.link(candidate, path)
+            logging.getLogger(__name__).warning("created a development keyring at %s", path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
     return Keyring.from_json(path.read_text())

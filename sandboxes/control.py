@@ -151,21 +151,33 @@ def start(config: SandboxConfig, *, detach: bool, cwd: Path | None = None) -> Sa
     return SandboxProcess(config, process.pid, log_file, process)
 
 
-def wait_healthy(processes: list[SandboxProcess], timeout: float) -> None:
-    """Wait until every process answers its health endpoint; raise with its log tail otherwise."""
+def wait_healthy(processes: list[SandboxProcess], timeout: float, interval: float = 0.25) -> None:
+    """Wait until every process answers its liveness endpoint; raise with its log tail otherwise.
+
+    One client per process for the whole wait: building a TLS context for every poll takes CPU from
+    the seeding being waited for.
+    """
     deadline = time.monotonic() + timeout
     pending = list(processes)
-    while pending:
-        for proc in list(pending):
-            if not proc.alive():
-                raise SandboxError(f"the {proc.config.system} sandbox exited during start-up:\n{_tail(proc.log_file)}")
-            if alive(proc.config):
-                pending.remove(proc)
-        if pending and time.monotonic() > deadline:
-            names = ", ".join(p.config.system for p in pending)
-            raise SandboxError(f"sandbox(es) {names} not answering after {timeout:.0f}s; see {pending[0].log_file}")
-        if pending:
-            time.sleep(0.1)
+    clients = {id(proc): http_client(proc.config, timeout=2.0) for proc in processes}
+    try:
+        while pending:
+            for proc in list(pending):
+                if not proc.alive():
+                    raise SandboxError(
+                        f"the {proc.config.system} sandbox exited during start-up:\n{_tail(proc.log_file)}"
+                    )
+                with contextlib.suppress(httpx.HTTPError, OSError):
+                    if clients[id(proc)].get("/__sandbox__/ping").status_code == 200:
+                        pending.remove(proc)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(p.config.system for p in pending)
+                raise SandboxError(f"sandbox(es) {names} not answering after {timeout:.0f}s; see {pending[0].log_file}")
+            if pending:
+                time.sleep(interval)
+    finally:
+        for client in clients.values():
+            client.close()
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -130,3 +130,16 @@ def test_keyring_is_read_from_file_when_environment_names_one(tmp_path) -> None:
     assert Keyring.from_environment({"REVLOOP_KEYRING_FILE": str(path)}).active_key_id == "prod-2026"
     with pytest.raises(KeyringError, match="no keyring configured"):
         Keyring.from_environment({})
+
+
+def test_one_dev_keyring_is_made_when_processes_race_to_create_it(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ProcessPoolExecutor
+
+    from revloop.crypto import load_keyring
+
+    monkeypatch.delenv("REVLOOP_KEYRING", raising=False)
+    monkeypatch.delenv("REVLOOP_KEYRING_FILE", raising=False)
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        keyrings = list(pool.map(load_keyring, ["dev"] * 8, [tmp_path] * 8))
+    assert len({repr(dict(k.keys)) for k in keyrings}) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keyring.json"]
