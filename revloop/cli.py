@@ -627,6 +627,117 @@ def quality_report() -> None:
     console.print(f"report: {index.resolve()}" if index.exists() else "report: not built yet")
 
 
+# ---- sync: the reverse-ETL flows ---------------------------------------------------------------------------
+
+
+@app.command()
+def plan(
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Load and transform first (incremental); still sends nothing.")
+    ] = False,
+    sandbox: SandboxOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Dry run: print, per record, the writes a sync would make (field: old -> new) without sending anything."""
+    import datetime as dt
+
+    from revloop import warehouse
+    from revloop.cycle import SYSTEMS, CycleReport, SyncCycle, plan_now
+    from revloop.flows.report import plan_lines
+
+    if sandbox:
+        _use_sandbox_settings(data_dir)
+    settings = _settings()
+    url = warehouse.database_url(settings)
+    if refresh:
+        cycle = SyncCycle(settings, url, writers={})
+        report = CycleReport(started_at=dt.datetime.now(dt.UTC))
+        cycle.load(SYSTEMS, report)
+        cycle.transform(SYSTEMS, report)
+        cycle.close()
+    for line in plan_lines(plan_now(settings, url)):
+        typer.echo(line)
+
+
+@app.command()
+def sync(
+    once: Annotated[bool, typer.Option("--once", help="Run one whole cycle and exit.")] = False,
+    poll_seconds: Annotated[float, typer.Option(help="How often Salesforce is polled.")] = 1.0,
+    full_every: Annotated[float, typer.Option(help="Seconds between loads of all three systems.")] = 60.0,
+    sandbox: SandboxOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Keep the systems in agreement: load -> transform -> checks -> flows -> deliver, warm, until Ctrl-C."""
+    import signal
+
+    from revloop import warehouse
+    from revloop.cycle import SyncCycle, SyncLoop
+    from revloop.flows.report import plan_lines
+
+    if sandbox:
+        _use_sandbox_settings(data_dir)
+    from revloop.flows.dagster_report import reporter_from_environment
+
+    settings = _settings()
+    cycle = SyncCycle(settings, warehouse.database_url(settings), reporter=reporter_from_environment())
+
+    def show(report) -> None:  # type: ignore[no-untyped-def]
+        loaded = ", ".join(f"{k} {v}" for k, v in report.loaded.items()) or "-"
+        typer.echo(f"cycle {report.started_at:%H:%M:%S}: loaded {loaded}; rebuilt {', '.join(report.models) or '-'}; "
+                   f"enqueued {dict(report.enqueued) or 0}; delivered {dict(report.delivered) or 0}; "
+                   f"{report.seconds.get('total', 0):.2f}s")
+        for system, error in report.load_errors.items():
+            err_console.print(f"[yellow]load {system} failed:[/yellow] {error}")
+        if report.transform_error:
+            err_console.print(f"[red]transform:[/red] {report.transform_error}")
+        for line in plan_lines(p for p in report.plans if p.writes or p.holds or p.blocked_by):
+            typer.echo(line)
+
+    if once:
+        report = cycle.run(force_transform=True)
+        show(report)
+        cycle.close()
+        if report.load_errors or report.transform_error:
+            raise typer.Exit(1)
+        return
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    typer.echo(f"syncing (Salesforce polled every {poll_seconds:g}s, payments on webhooks); Ctrl-C to stop")
+    try:
+        SyncLoop(cycle, poll_seconds=poll_seconds, full_every_seconds=full_every, on_cycle=show).run(
+            lambda: stopping["now"])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        cycle.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run the delivery worker alone: deliver due outbox writes, woken by NOTIFY, until Ctrl-C."""
+    import signal
+
+    from revloop import warehouse
+    from revloop.alerts import alerter_from_environment
+    from revloop.crypto import FieldCipher, load_keyring
+    from revloop.sync.worker import DeliveryWorker
+    from revloop.sync.writers import SYSTEMS, writer_for
+
+    settings = _settings()
+    url = warehouse.database_url(settings)
+    writers = {s: writer_for(s, settings, database_url=url) for s in SYSTEMS}
+    delivery = DeliveryWorker(url, FieldCipher(load_keyring(settings.environment, settings.home)), writers,
+                              alerter_from_environment(url))
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    typer.echo(f"{delivery.name}: delivering (Ctrl-C to stop)")
+    try:
+        total = delivery.run_until(lambda: stopping["now"])
+    except KeyboardInterrupt:
+        return
+    typer.echo(", ".join(f"{k} {v}" for k, v in total.items()) or "nothing delivered")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app()
