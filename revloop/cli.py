@@ -7,7 +7,7 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -326,19 +326,32 @@ def load(
     for column in ("system", "table", "rows", "quarantined", "seconds", "cursor / notes"):
         summary.add_column(column, justify="right" if column in ("rows", "quarantined", "seconds") else "left")
     failed = False
-    for name in systems:
+    results: list[tuple[str, Any]] = []
+    if len(systems) == 1:
+        # one system: in this process, with a live progress display of rows per table
+        name = systems[0]
         try:
             with load_progress(console=console) as progress:
-                result = run_load(
+                results.append((name, run_load(
                     name, source_factory(name), settings, url, full_refresh=full_refresh,
                     progress=RichCollector(progress, name),
-                )
-        except PipelineBusy as exc:
-            err_console.print(f"[yellow]{name}:[/yellow] {exc}")
+                )))
+        except Exception as exc:  # reported like the parallel path's per-system errors
+            results.append((name, exc))
+    else:
+        # several: each in its own process, at once (they are independent; see docs/benchmarks.md)
+        from pipelines.loads import run_loads
+
+        with console.status(f"loading {', '.join(systems)} in parallel..."):
+            for outcome in run_loads(systems, settings, url, full_refresh=full_refresh):
+                results.append((outcome.system, outcome.summary if outcome.summary is not None else outcome.error))
+    for name, result in results:
+        if isinstance(result, PipelineBusy):
+            err_console.print(f"[yellow]{name}:[/yellow] {result}")
             failed = True
             continue
-        except Exception as exc:  # one system failing must not hide the others' results
-            err_console.print(f"[red]{name} failed:[/red] {type(exc).__name__}: {exc}")
+        if isinstance(result, BaseException) or result is None:
+            err_console.print(f"[red]{name} failed:[/red] {type(result).__name__}: {result}")
             failed = True
             continue
         notes = ", ".join(f"{k}={v}" for k, v in result.notes.items() if not isinstance(v, dict | list))
@@ -347,7 +360,7 @@ def load(
             summary.add_row(
                 name if index == 0 else "", table_name, f"{result.rows_by_table.get(table_name, 0):,}",
                 f"{result.quarantined_by_object.get(table_name, 0):,}",
-                f"{result.seconds:.1f}" if index == 0 else "", notes if index == 0 else "",
+                f"{result.seconds:.1f}" if index == 0 else "", notes[:120] if index == 0 else "",
             )
     console.print(summary)
     if failed:
