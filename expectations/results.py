@@ -68,6 +68,13 @@ class CheckResult:
 
 def ensure_schema(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
+        _create(conn)
+
+
+def _create(conn: psycopg.Connection) -> None:
+    """Create the results table if missing; concurrent "if not exists" DDL can collide, so take turns."""
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtextextended('revloop.quality.schema', 0))")
         conn.execute(DDL)
 
 
@@ -82,7 +89,7 @@ def store(database_url: str, results: Iterable[CheckResult]) -> None:
         for r in results
     ]
     with psycopg.connect(database_url) as conn:
-        conn.execute(DDL)
+        _create(conn)
         with conn.cursor() as cur:
             cur.executemany(
                 "insert into quality.check_runs (run_id, check_name, suite, severity, asset_keys, status, success,"
@@ -95,7 +102,7 @@ def store(database_url: str, results: Iterable[CheckResult]) -> None:
 def latest(database_url: str, check_names: Sequence[str] | None = None) -> list[CheckResult]:
     """The most recent result of each check (of the given ones, or all), in check-name order."""
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        conn.execute(DDL)
+        _create(conn)  # type: ignore[arg-type]
         rows = conn.execute(
             "select distinct on (check_name) * from quality.check_runs"
             " where %(names)s::text[] is null or check_name = any(%(names)s::text[])"

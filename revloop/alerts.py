@@ -54,7 +54,9 @@ class TableAlerter:
 
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
-        with psycopg.connect(database_url) as conn:
+        with psycopg.connect(database_url) as conn, conn.transaction():
+            # concurrent "create ... if not exists" can collide on the catalog: take turns
+            conn.execute("select pg_advisory_xact_lock(hashtextextended('revloop.alerts.schema', 0))")
             conn.execute(DDL)
 
     def send(self, alert: Alert) -> None:

@@ -56,7 +56,14 @@ class TokenChainRevoked(RuntimeError):
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
-    conn.execute(DDL)
+    """Create the token table if missing.
+
+    ``create ... if not exists`` is not safe against a concurrent twin (both see nothing, one fails on
+    the catalog's unique index), so processes starting together take turns on an advisory lock.
+    """
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtextextended('revloop.token_store.schema', 0))")
+        conn.execute(DDL)
 
 
 class TokenStore:

@@ -80,7 +80,9 @@ def scrub(value: Any) -> Any:
 
 def ensure_schema(database_url: str) -> None:
     """Create ``sync.webhook_events`` if it does not exist."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        # the same turn-taking as revloop.sync.schema: both create the sync schema
+        conn.execute("select pg_advisory_xact_lock(hashtextextended('revloop.sync.schema', 0))")
         conn.execute(DDL)
 
 
