@@ -40,6 +40,12 @@ def pipeline_lock(database_url: str, name: str) -> Iterator[None]:
             ).fetchone()
             who = f"{row[0]} since {row[1]:%Y-%m-%d %H:%M:%S %Z}" if row else "another session"
             raise PipelineBusy(f"the {name!r} load is already running ({who}); try again when it finishes")
-        yield
+        try:
+            yield
+        finally:
+            # Release explicitly: the server ends a closed session's backend (and its locks) a moment
+            # after the client goes, so a load started right after this one could still find it held.
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("select pg_advisory_unlock(hashtextextended(%s, 0))", (_key(name),))
     finally:
         conn.close()

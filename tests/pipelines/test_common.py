@@ -130,3 +130,9 @@ def test_second_load_is_refused_with_holder_when_lock_is_taken(warehouse_url: st
         pass
     with pipeline_lock(warehouse_url, "lock_probe"):  # released on exit
         pass
+
+
+def test_lock_is_free_at_once_when_a_load_finishes(warehouse_url: str) -> None:
+    for _ in range(50):  # back to back, as a scheduler or a test would start the next load
+        with pipeline_lock(warehouse_url, "back_to_back"):
+            pass
