@@ -81,7 +81,8 @@ def test_no_duplicate_invoice_when_the_worker_dies_between_the_write_and_its_boo
     # the target commits, then the process dies before mark_delivered: the rest stay in flight too
     world.cycle.worker.writers["erp"].deliver(ours[0].write)
     assert world.erp_invoice_for(opportunity)["state"] == "posted"
-    time.sleep(1.2)  # the lease runs out (a fixed wait: the lease is the condition)
+    with psycopg.connect(world.database_url) as conn:  # the dead worker's lease runs out
+        conn.execute("update sync.outbox set lease_until = now() - interval '1 second' where state = 'in_flight'")
     wait_for(lambda: outbox_rows(world, opportunity)[0]["state"] == "delivered", step=world.run_cycle,
              what="the redelivered write settled")
     assert len(world.erp_invoices_for(opportunity)) == 1
