@@ -16,10 +16,11 @@ from typing import Any
 import dlt
 import pyarrow as pa
 
+from pipelines.common.prefetch import prefetched
 from pipelines.common.runner import LoadContext, dataset_for
 from pipelines.erp import settings as erp
 from pipelines.erp.deletions import Warehouse, compare_ids
-from pipelines.erp.helpers import ErpReader, RecentWindow, SharedClient, prefetched, shift
+from pipelines.erp.helpers import ErpReader, RecentWindow, SharedClient, shift
 from pipelines.erp.tables import PageConverter
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def _incremental(spec: erp.ModelSpec, reader: ErpReader, warehouse: Warehouse, c
         yield from _deletions_and_gaps(spec, reader, warehouse, converter, context, domain)
     since = shift(cursor, -erp.OVERLAP) if cursor else None
     window = RecentWindow(None if context.full_refresh else state.get("recent"), erp.OVERLAP, erp.RECENT_IDS_CAP)
-    for page in prefetched(reader.changed_since(spec.model, domain, converter.field_names, since)):
+    for page in prefetched(reader.changed_since(spec.model, domain, converter.field_names, since), 2, "erp-pages"):
         table = converter.convert(window.unchanged(page))
         if table is not None:
             yield table

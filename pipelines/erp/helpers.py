@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -184,45 +183,6 @@ class ErpReader:
             if len(rows) < page_size:
                 return
             after_id = rows[-1]["id"]
-
-
-_DONE = object()
-
-
-def prefetched(pages: Iterable[list[Record]], depth: int = 2) -> Iterator[list[Record]]:
-    """``pages`` fetched ahead by a background thread, so the server works while this process converts
-    and loads the previous page (the two share the machine's cores instead of taking turns)."""
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        buffer.put(page, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
-            buffer.put(exc)
-
-    worker = threading.Thread(target=produce, name="erp-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
 
 
 def next_second(value: str) -> str:

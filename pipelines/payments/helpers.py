@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import stripe
 
+from pipelines.common.prefetch import prefetched
 from pipelines.common.retry import retrying
 from pipelines.payments.settings import PAGE_SIZE
 
@@ -110,7 +111,7 @@ class StripeReader:
 
     def pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Page]:
         """Every page of a list, newest first, paging with ``starting_after``; one request read ahead."""
-        return _prefetched(self._pages(path, dict(params or {})), PREFETCH_PAGES)
+        return prefetched(self._pages(path, dict(params or {})), PREFETCH_PAGES, "stripe-pages")
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[Page]:
         params = {**params, "limit": PAGE_SIZE}
@@ -173,40 +174,6 @@ class StripeReader:
         for page in self._pages(f"/v1/invoices/{invoice['id']}/lines", {}):
             result.extend(page.records)
         return result
-
-
-def _prefetched(pages: Iterator[Page], depth: int) -> Iterator[Page]:
-    """Iterate ``pages`` in a thread ``depth`` items ahead; errors surface at the consumer, in order."""
-    buffer: queue.Queue[Page | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        buffer.put(page, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            buffer.put(exc)
-
-    worker = threading.Thread(target=produce, name="stripe-pages", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
 
 
 def _merged(chains: list[Iterator[Page]], depth: int) -> Iterator[Page]:
