@@ -31,7 +31,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from simple_salesforce import Salesforce
 
 from bench.common import console, median, save, table
 from pipelines import catalog
+from pipelines.common.runner import LoadSummary, run_load
 from pipelines.erp import settings as erp_constants
 from pipelines.loads import Mode, SystemResult, describe_failure, run_loads
 from revloop import warehouse
@@ -76,6 +77,35 @@ def sandboxes(scale: str, directory: Path, seed: int = 42) -> Iterator[list[Sand
         yield configs
     finally:
         control.stop(processes)
+
+
+def one_system_cycle(
+    system: str, scale: str, seed: int, change: Callable[[Settings], None]
+) -> tuple[LoadSummary, LoadSummary, LoadSummary]:
+    """One system alone: its sandbox seeded with the ``scale`` book, then a backfill into a throwaway
+    database, ``change(settings)`` (made through the vendor's client), an incremental cycle, and an idle one.
+    """
+    admin_url = warehouse.database_url(Settings())
+    database = f"revloop_bench_{system}_{secrets.token_hex(3)}"
+    database_url = warehouse.create_database(admin_url, database)
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"revloop-bench-{system}-") as tmp:
+            (config,) = control.configs(Path(tmp), systems=[system], ports={system: control.free_port()},
+                                        seed=seed, scale=scale)
+            process = control.start(config, detach=False)
+            try:
+                control.wait_healthy([process], 1800)
+                settings = sandbox_settings([config], Path(tmp) / "home")
+                source = catalog.source_factory(system)
+                full = run_load(system, source, settings, database_url)
+                change(settings)
+                incremental = run_load(system, source, settings, database_url)
+                idle = run_load(system, source, settings, database_url)
+            finally:
+                control.stop([process])
+    finally:
+        warehouse.drop_database(admin_url, database)
+    return full, incremental, idle
 
 
 def _wait_alive(processes: Sequence[control.SandboxProcess], timeout: float) -> None:

@@ -13,21 +13,15 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
-import secrets
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.common import console, save, table
-from pipelines.common.runner import LoadSummary, run_load
-from pipelines.erp import erp_source
+from bench.ingest import one_system_cycle
+from pipelines.common.runner import LoadSummary
 from pipelines.erp import settings as erp
-from revloop import warehouse
 from revloop.connectors.erp import connect
-from revloop.settings import ErpSettings, Settings
-from sandboxes import control
-from sandboxes.registry import SYSTEMS
+from revloop.settings import ErpSettings
 
 CHANGES = 100
 
@@ -57,25 +51,9 @@ def _change_invoices(settings: ErpSettings, count: int) -> None:
 
 
 def run(scale: str, seed: int) -> dict[str, Any]:
-    admin_url = warehouse.database_url(Settings())
-    database = f"revloop_bench_erp_{secrets.token_hex(3)}"
-    database_url = warehouse.create_database(admin_url, database)
-    with tempfile.TemporaryDirectory(prefix="revloop-bench-erp-") as tmp:
-        (config,) = control.configs(Path(tmp), systems=["erp"], ports={"erp": control.free_port()},
-                                    seed=seed, scale=scale)
-        process = control.start(config, detach=False)
-        try:
-            control.wait_healthy([process], 1800)
-            env = SYSTEMS["erp"].load().client_env(config)
-            erp_settings = ErpSettings(**{k.removeprefix("REVLOOP_ERP_").lower(): v for k, v in env.items()})
-            settings = Settings(home=Path(tmp) / "home", erp=erp_settings)
-            full = run_load("erp", erp_source, settings, database_url)
-            _change_invoices(erp_settings, CHANGES)
-            incremental = run_load("erp", erp_source, settings, database_url)
-            idle = run_load("erp", erp_source, settings, database_url)
-        finally:
-            control.stop([process])
-            warehouse.drop_database(admin_url, database)
+    full, incremental, idle = one_system_cycle(
+        "erp", scale, seed, lambda settings: _change_invoices(settings.erp, CHANGES)
+    )
     return {
         "scale": scale,
         "rows": [_row("full backfill", full), _row(f"incremental after {CHANGES} changes", incremental),

@@ -15,20 +15,14 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
-import secrets
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import stripe
 
 from bench.common import console, save, table
-from pipelines.common.runner import LoadSummary, run_load
-from pipelines.payments import payments_source
-from revloop import warehouse
-from revloop.settings import PaymentsSettings, Settings
-from sandboxes import control
-from sandboxes.registry import SYSTEMS
+from bench.ingest import one_system_cycle
+from pipelines.common.runner import LoadSummary
+from revloop.settings import PaymentsSettings
 
 CHANGES = 100
 
@@ -62,25 +56,9 @@ def _change_customers(settings: PaymentsSettings, count: int) -> None:
 
 
 def run(scale: str, seed: int) -> dict[str, Any]:
-    admin_url = warehouse.database_url(Settings())
-    database = f"revloop_bench_payments_{secrets.token_hex(3)}"
-    database_url = warehouse.create_database(admin_url, database)
-    with tempfile.TemporaryDirectory(prefix="revloop-bench-payments-") as tmp:
-        (config,) = control.configs(Path(tmp), systems=["payments"], ports={"payments": control.free_port()},
-                                    seed=seed, scale=scale)
-        process = control.start(config, detach=False)
-        try:
-            control.wait_healthy([process], 1800)
-            env = SYSTEMS["payments"].load().client_env(config)
-            payments = PaymentsSettings(**{k.removeprefix("REVLOOP_PAYMENTS_").lower(): v for k, v in env.items()})
-            settings = Settings(home=Path(tmp) / "home", payments=payments)
-            full = run_load("payments", payments_source, settings, database_url)
-            _change_customers(payments, CHANGES)
-            incremental = run_load("payments", payments_source, settings, database_url)
-            idle = run_load("payments", payments_source, settings, database_url)
-        finally:
-            control.stop([process])
-            warehouse.drop_database(admin_url, database)
+    full, incremental, idle = one_system_cycle(
+        "payments", scale, seed, lambda settings: _change_customers(settings.payments, CHANGES)
+    )
     return {
         "scale": scale,
         "rows": [_row("full backfill", full), _row(f"incremental after {CHANGES} changes", incremental),
