@@ -331,7 +331,7 @@ class SyncLoop:
                 worker.run_until(stop, idle_wait_seconds=min(1.0, self.poll_seconds))
             except Exception:  # a warehouse restart: keep delivering once it is back
                 logger.exception("delivery thread failed; restarting")
-                time.sleep(1.0)
+                time.sleep(1.0)  # a pause before reconnecting, so a warehouse that is down is not hammered
 
     def run(self, stop: Callable[[], bool]) -> None:
         """Loop until ``stop()``; the first cycle is a full one (it also warms dbt and the pipelines)."""
@@ -373,7 +373,7 @@ class SyncLoop:
                             last_full = time.monotonic()
                 except Exception:  # the loop outlives a bad cycle (a warehouse restart, a bug): logged, retried
                     logger.exception("sync cycle failed; retrying on the next wake-up")
-                    time.sleep(min(self.poll_seconds, 1.0))
+                    time.sleep(min(self.poll_seconds, 1.0))  # no tight loop of failing cycles
                 wait = max(0.0, self.poll_seconds - (time.monotonic() - last_poll))
                 events += [note.payload for note in listener.notifies(timeout=wait, stop_after=1)]
                 if events:  # take what arrived with it too (a generator holds the connection: one at a time)
