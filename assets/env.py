@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from revloop.settings import Environment
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 ENVIRONMENTS: tuple[Environment, ...] = ("dev", "staging", "prod")
 
@@ -18,5 +22,28 @@ def current_environment() -> Environment:
 
 
 def schedules_running_by_default() -> bool:
-    """Schedules start running in staging and prod; in dev they start stopped, so nothing polls unasked."""
+    """Whether schedules and sensors start running.
+
+    ``REVLOOP_DAGSTER_AUTOMATION=on|off`` decides when set (``revloop demo`` sets ``on``); otherwise they run
+    in staging and prod, and start stopped in dev, so nothing polls unasked.
+    """
+    value = os.environ.get("REVLOOP_DAGSTER_AUTOMATION", "").strip().lower()
+    if value in ("on", "off"):
+        return value == "on"
+    if value:
+        raise ValueError(f"REVLOOP_DAGSTER_AUTOMATION must be on or off, got {value!r}")
     return current_environment() != "dev"
+
+
+def default_status() -> dg.DefaultScheduleStatus:
+    """The default status of Revloop's schedules (see :func:`schedules_running_by_default`)."""
+    import dagster as dg
+
+    return dg.DefaultScheduleStatus.RUNNING if schedules_running_by_default() else dg.DefaultScheduleStatus.STOPPED
+
+
+def default_sensor_status() -> dg.DefaultSensorStatus:
+    """The default status of Revloop's sensors (see :func:`schedules_running_by_default`)."""
+    import dagster as dg
+
+    return dg.DefaultSensorStatus.RUNNING if schedules_running_by_default() else dg.DefaultSensorStatus.STOPPED

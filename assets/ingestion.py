@@ -6,12 +6,12 @@ quarantined and the new cursor. Keys match dbt's sources, so lineage flows into 
 """
 
 # No `from __future__ import annotations` here: Dagster inspects the real type of `context`.
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
 
-from assets.env import schedules_running_by_default
+from assets.env import default_status
 from assets.resources import RevloopResource
 from pipelines.catalog import SYSTEMS, raw_tables, source_factory
 
@@ -32,12 +32,32 @@ def _specs(system: str) -> list[dg.AssetSpec]:
     ]
 
 
+LOCK_WAIT_SECONDS = 120.0
+"""How long a Dagster load waits for the same system's load by the warm loop (seconds, usually) to finish."""
+
+
+def _wait_for_lock(load: Callable[[], Any]) -> Any:
+    """Run ``load``, retrying while another process holds the system's load lock (the warm sync loop's
+    incremental loads take a second or two; failing the run for that would only make noise)."""
+    import tenacity
+
+    from pipelines.common.locking import PipelineBusy
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(PipelineBusy),
+        wait=tenacity.wait_random_exponential(multiplier=0.5, max=10),
+        stop=tenacity.stop_after_delay(LOCK_WAIT_SECONDS), reraise=True,
+    )
+    return retrying(load)
+
+
 def _load_asset(system: str) -> dg.AssetsDefinition:
     @dg.multi_asset(name=f"load_{system}", specs=_specs(system), can_subset=False)
     def load(context: dg.AssetExecutionContext, revloop: RevloopResource) -> Iterator[dg.MaterializeResult[Any]]:
         from pipelines.common.runner import run_load
 
-        summary = run_load(system, source_factory(system), revloop.settings(), revloop.database_url())
+        summary = _wait_for_lock(lambda: run_load(system, source_factory(system), revloop.settings(),
+                                                  revloop.database_url()))
         context.log.info("%s: %d rows in %.1fs", system, summary.rows_loaded, summary.seconds)
         for table in raw_tables(system):
             cursor = {key: str(value) for key, value in summary.cursors.items() if key.split(".")[0] == table}
@@ -66,9 +86,7 @@ LOAD_SCHEDULES = [
     dg.ScheduleDefinition(
         job=job,
         cron_schedule="*/15 * * * *",
-        default_status=(
-            dg.DefaultScheduleStatus.RUNNING if schedules_running_by_default() else dg.DefaultScheduleStatus.STOPPED
-        ),
+        default_status=default_status(),
         description="Incremental load; the warm sync loop keeps data fresher, this catches anything it missed.",
     )
     for job in LOAD_JOBS

@@ -10,7 +10,7 @@ deal becomes an ERP invoice, then a Salesforce ``Invoice__c`` and a payment requ
 open writer sessions): a payments webhook (``LISTEN revloop_webhook``) runs a payments cycle at once, the
 outbox channel (``revloop_outbox``) wakes delivery, and a short poll loads Salesforce (which has no push
 here); every ``full_every_seconds`` all three systems are loaded. Each step is reported to Dagster as asset
-materializations and checks when a Dagster instance is configured (:mod:`revloop.dagster_events`).
+materializations and checks when a Dagster instance is configured (:mod:`revloop.flows.dagster_report`).
 """
 
 from __future__ import annotations
@@ -228,6 +228,26 @@ class SyncCycle:
                 break
         return total
 
+    def run_flows(self, report: CycleReport, *, deliver: bool = True, deliver_last_stage: bool = True) -> None:
+        """Checks -> plan -> enqueue -> deliver, stage by stage, from the marts as they are now.
+
+        What a cycle does after loading and transforming, and what Dagster's ``sync`` assets run after the
+        marts they depend on were built in the same run.
+        """
+        blocked = self.blocking()
+        for number, stage in enumerate(STAGES, start=1):
+            clock = time.perf_counter()
+            plans = self.plan(stage, blocked=blocked)
+            report.plans += plans
+            report.enqueued.update(self.enqueue(plans))
+            report.seconds["plan"] = round(report.seconds.get("plan", 0) + time.perf_counter() - clock, 3)
+            if deliver and (deliver_last_stage or number < len(STAGES)):
+                clock = time.perf_counter()
+                report.delivered.update(self.deliver())
+                report.seconds["deliver"] = round(report.seconds.get("deliver", 0) + time.perf_counter() - clock, 3)
+        if self.reporter is not None:
+            self.reporter.flowed(report)
+
     # ---- the cycle -----------------------------------------------------------------------------------
 
     def run(self, systems: Sequence[str] = SYSTEMS, *, deliver: bool = True, force_transform: bool = False,
@@ -241,17 +261,7 @@ class SyncCycle:
         started = time.perf_counter()
         self.load(systems, report)
         self.transform(systems, report, force=force_transform, downstream=downstream)
-        blocked = self.blocking()
-        for number, stage in enumerate(STAGES, start=1):
-            clock = time.perf_counter()
-            plans = self.plan(stage, blocked=blocked)
-            report.plans += plans
-            report.enqueued.update(self.enqueue(plans))
-            report.seconds["plan"] = round(report.seconds.get("plan", 0) + time.perf_counter() - clock, 3)
-            if deliver and (deliver_last_stage or number < len(STAGES)):
-                clock = time.perf_counter()
-                report.delivered.update(self.deliver())
-                report.seconds["deliver"] = round(report.seconds.get("deliver", 0) + time.perf_counter() - clock, 3)
+        self.run_flows(report, deliver=deliver, deliver_last_stage=deliver_last_stage)
         report.seconds["total"] = round(time.perf_counter() - started, 3)
         logger.info("cycle: loaded %s, models %s, enqueued %s, delivered %s, seconds %s", report.loaded,
                     report.models, dict(report.enqueued), dict(report.delivered), report.seconds)
@@ -337,6 +347,9 @@ class SyncLoop:
         """Loop until ``stop()``; the first cycle is a full one (it also warms dbt and the pipelines)."""
         import threading
 
+        from revloop.sync.heartbeat import Heartbeat
+
+        heartbeat = Heartbeat(self.cycle.database_url)
         delivery = threading.Thread(target=self._delivery, args=(stop,), name="revloop-delivery", daemon=True)
         delivery.start()
         last_full = 0.0
@@ -347,6 +360,10 @@ class SyncLoop:
             events: list[str] = []
             while not stop():
                 now = time.monotonic()
+                try:
+                    heartbeat.beat(self.cycles, now=now)
+                except psycopg.Error as exc:  # the warehouse is away: the cycle below reports it
+                    logger.warning("heartbeat not recorded: %s", exc)
                 systems: tuple[str, ...] = ()
                 if now - last_full >= self.full_every_seconds:
                     systems = SYSTEMS
@@ -379,6 +396,10 @@ class SyncLoop:
                 if events:  # take what arrived with it too (a generator holds the connection: one at a time)
                     events += [note.payload for note in listener.notifies(timeout=0.01)]
         delivery.join(timeout=30)
+        try:
+            heartbeat.stopped(self.cycles)
+        except psycopg.Error as exc:
+            logger.warning("stop not recorded in the heartbeat: %s", exc)
 
     def _payment_changed(self, event_ids: list[str]) -> bool:
         """Whether any of the notified webhook events can change a payment outcome."""

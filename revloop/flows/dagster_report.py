@@ -1,6 +1,7 @@
 """Reports the warm sync loop's steps to Dagster, so the UI shows every step of the hot path as well as the
-runs it schedules: materializations of the raw tables a cycle loaded and the marts it rebuilt, and an
-observation on each flow's input assets saying whether the flow is blocked by a failed check (and by which).
+runs it schedules: materializations of the raw tables a cycle loaded, the marts it rebuilt and the flows
+(``["sync", <flow>]``) that enqueued writes, and an observation on each flow's input assets saying whether
+the flow is blocked by a failed check (and by which).
 
 Events are reported "runless" (``DagsterInstance.report_runless_asset_event``) on the instance of
 ``DAGSTER_HOME``, from a background thread: the hot path never waits for Dagster's storage.
@@ -40,6 +41,18 @@ class DagsterReporter:
         for model in models:
             self._put(self._dg.AssetMaterialization(asset_key=["marts", model], description="dbt run by revloop sync",
                                                      metadata={"by": "revloop sync"}))
+
+    def flowed(self, report: Any) -> None:
+        """One materialization of each flow's ``["sync", <flow>]`` asset that enqueued writes in a cycle."""
+        for plan in report.plans:
+            enqueued = report.enqueued.get(plan.flow, 0)
+            if not enqueued:
+                continue
+            self._put(self._dg.AssetMaterialization(
+                asset_key=["sync", plan.flow], description="writes enqueued by revloop sync",
+                metadata={"by": "revloop sync", "planned_writes": len(plan.writes), "enqueued": enqueued,
+                          "held": len(plan.holds), "blocked_by": ", ".join(plan.blocked_by) or "-"},
+            ))
 
     def blocks(self, blocked: Mapping[str, list[str]]) -> None:
         """One observation per flow whose block changed (set or lifted), on each asset the flow reads."""

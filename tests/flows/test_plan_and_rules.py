@@ -140,3 +140,6 @@ def test_block_and_loaded_assets_show_in_dagster_when_the_loop_reports_them(worl
     blocked = [m for m in seen if m["sync_flow"].value == "won_deal_invoice"]  # type: ignore[attr-defined]
     assert {m["sync_blocked"].value for m in blocked} == {True, False}  # type: ignore[attr-defined]
     assert instance.get_latest_materialization_event(dg.AssetKey(["raw_salesforce", "opportunity"])) is not None
+    flowed = wait_for(lambda: instance.get_latest_materialization_event(dg.AssetKey(["sync", "won_deal_invoice"])),
+                      deadline=10, what="the flow's materialization")
+    assert flowed.asset_materialization.metadata["enqueued"].value >= 1  # type: ignore[union-attr]
