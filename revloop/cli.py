@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
 import logging
 import shlex
@@ -223,6 +225,88 @@ def sandbox_faults(
             err_console.print(f"[red]error:[/red] {config.system}: {response.text}")
             raise typer.Exit(1)
         console.print(f"{config.system}: faults now {profile}")
+
+
+@sandbox_app.command("activity")
+def sandbox_activity(
+    every: Annotated[float, typer.Option(help="Seconds between two business events.")] = 5.0,
+    count: Annotated[int, typer.Option(help="Stop after this many events (0: until Ctrl-C).")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the choices, to replay a run.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Make a trickle of business activity in the running sandboxes through the vendors' clients.
+
+    Deals won in Salesforce and payment requests paid (now and then declined first, or disputed), one every
+    few seconds, printed as they happen. 'revloop demo' runs this beside the sync loop.
+    """
+    from sandboxes import control
+    from sandboxes.activity import BusinessActivity
+
+    configs = {c.system: c for c in _running_configs(_data_dir(data_dir))}
+    if not all(control.alive(c) for c in configs.values()):
+        err_console.print("the sandboxes are not all running: start them with 'revloop sandbox up'")
+        raise typer.Exit(1)
+    activity = BusinessActivity(configs, seed=seed)
+    done = {"n": 0}
+
+    def show(action) -> None:  # type: ignore[no-untyped-def]
+        done["n"] += 1
+        typer.echo(f"{action.kind:<20} {action.record}  {action.detail}".rstrip())
+
+    with contextlib.suppress(KeyboardInterrupt):
+        activity.run(lambda: bool(count) and done["n"] >= count, every_seconds=every, on_action=show)
+    typer.echo(", ".join(f"{k} {v}" for k, v in sorted(activity.counts.items())) or "nothing happened")
+
+
+@sandbox_app.command("legacy-export")
+def sandbox_legacy_export(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write invoices.csv, payments.csv and seeded_differences.json.")
+    ],
+    scale: Annotated[
+        str | None, typer.Option(help="Scale of the book (demo, large); default: the local sandboxes', else demo.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the book; default: the local sandboxes', else 42.")] = None,
+    anchor_date: Annotated[
+        dt.datetime | None,
+        typer.Option("--anchor-date", formats=["%Y-%m-%d"],
+                     help="Day the book was seeded (YYYY-MM-DD); default: the local sandboxes', else today (UTC)."),
+    ] = None,
+    clean: Annotated[bool, typer.Option("--clean", help="Write an export with no seeded difference.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Write the legacy process's export of the sandboxes' book, with known differences seeded in it.
+
+    The differences are printed and written to seeded_differences.json: 'revloop parity --legacy DIRECTORY'
+    must report each of them, and nothing else.
+    """
+    from rich.markup import escape
+
+    from sandboxes.legacy_export import SEEDED_DIFFERENCES_FILE, sandbox_book, write_legacy_export
+
+    recorded = sandbox_book(_data_dir(data_dir))
+    book_seed = seed if seed is not None else recorded[0] if recorded else 42
+    book_scale = scale or (recorded[1] if recorded else "demo")
+    anchor = anchor_date.date() if anchor_date else recorded[2] if recorded else None
+    if book_scale not in SCALES:
+        raise typer.BadParameter(f"scale must be one of {', '.join(SCALES)}", param_hint="--scale")
+    try:
+        result = write_legacy_export(directory, seed=book_seed, scale=book_scale, today=anchor, clean=clean)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    source = "the local sandboxes' book" if recorded else "a book seeded today"
+    console.print(f"legacy export of {source} (seed {book_seed}, {book_scale}, anchor date "
+                  f"{anchor or 'today'}): {result.invoices:,} invoices, {result.payments:,} payments in {directory}")
+    if not result.differences:
+        console.print("no seeded differences (clean export)")
+        return
+    table = Table(title=f"seeded differences ({directory / SEEDED_DIFFERENCES_FILE})")
+    for column in ("check", "key", "what"):
+        table.add_column(column)
+    for difference in result.differences:
+        table.add_row(difference.check, escape(difference.key), escape(difference.description))
+    console.print(table)
 
 
 @warehouse_app.command("url")
@@ -481,19 +565,30 @@ def demo(
         bool, typer.Option("--detach", "-d", help="Leave the sandboxes running and return (no UI).")
     ] = False,
     ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the Dagster UI (webserver and daemon).")] = True,
+    sync_loop: Annotated[
+        bool, typer.Option("--sync/--no-sync", help="Run the webhook receiver and the warm sync loop.")
+    ] = True,
+    activity: Annotated[
+        float, typer.Option(help="Seconds between two business events in the sandboxes (0: no activity).")
+    ] = 10.0,
     ui_port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+    webhook_port: Annotated[int, typer.Option(help="Port of the payments webhook receiver.")] = 8444,
     seed: Annotated[int, typer.Option(help="Seed of the demo book of business.")] = 42,
     salesforce_port: Annotated[int, typer.Option(help="Salesforce (HTTPS) port.")] = 8441,
     erp_port: Annotated[int, typer.Option(help="ERP port.")] = 8442,
     payments_port: Annotated[int, typer.Option(help="Payments port.")] = 8443,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Start the embedded warehouse and the seeded sandboxes, load them, and serve the Dagster UI.
+    """Run the whole loop locally: warehouse, seeded sandboxes, load, Dagster UI, sync loop and business activity.
 
-    Prints one line `READY <url>` once everything is up (the Dagster UI's URL, or the Salesforce
-    sandbox's with --no-ui/--detach); Ctrl-C stops what it started.
+    Starts the embedded warehouse and the three sandboxes, loads them, serves the Dagster UI (schedules and
+    sensors on), and runs the payments webhook receiver, the warm sync loop (every step shows in the UI) and a
+    trickle of business activity (deals won, invoices paid). Prints one line `READY <url>` once everything is
+    up (the Dagster UI's URL, or the Salesforce sandbox's with --no-ui/--detach); Ctrl-C stops what it
+    started. --detach only starts and loads the sandboxes.
     """
     import os
+    import threading
 
     from revloop import demo as demo_steps
     from revloop import warehouse
@@ -507,6 +602,8 @@ def demo(
     ports = {"salesforce": salesforce_port, "erp": erp_port, "payments": payments_port}
     configs = control.configs(directory, seed=seed, ports=ports)
     processes: list[control.SandboxProcess] = []
+    # the payments sandbox sends its webhooks to the receiver this demo runs
+    os.environ.setdefault("REVLOOP_SANDBOX_WEBHOOK_URL", f"http://127.0.0.1:{webhook_port}/webhooks/payments")
     if all(control.alive(c) for c in configs):
         console.print("sandboxes already running")
     else:
@@ -523,31 +620,53 @@ def demo(
     os.environ.setdefault("REVLOOP_DATABASE_URL", url)
     load(system="all", full_refresh=False, sandbox=False, data_dir=None)
 
-    def stop_all(dagster: object = None) -> None:
-        if dagster is not None:
-            demo_steps.stop_process_group(dagster)  # type: ignore[arg-type]
+    children: list = []  # type: ignore[type-arg]
+    stopping = threading.Event()
+
+    def stop_all() -> None:
+        stopping.set()
+        for child in reversed(children):  # the sync loop first: it finishes its cycle and records its stop
+            demo_steps.stop_process_group(child, timeout=60.0)
         control.stop(processes)
 
     ready_url = configs[0].base_url
-    dagster = None
-    if ui and not detach:
-        log_file = settings.home.resolve() / "dagster.log"
-        with console.status(f"starting the Dagster UI (log: {log_file})..."):
-            dagster = demo_steps.start_dagster(dict(os.environ), settings.home, ui_port, log_file)
-            try:
-                ready_url = demo_steps.wait_for_dagster(dagster, ui_port, log_file)
-            except (RuntimeError, TimeoutError) as exc:
-                err_console.print(f"[red]error:[/red] {exc}")
-                stop_all(dagster)
-                raise typer.Exit(1) from exc
-        console.print(f"Dagster UI: {ready_url}  (raw tables under Assets; jobs load_<system>_job)")
+    logs = settings.home.resolve()
+    if not detach:
+        # the Dagster UI, the sync loop and `revloop sync` share one instance: the loop's steps show in the UI
+        child_env = {**os.environ, "DAGSTER_HOME": str(demo_steps.dagster_home(settings.home)),
+                     "REVLOOP_DAGSTER_AUTOMATION": os.environ.get("REVLOOP_DAGSTER_AUTOMATION", "on")}
+        try:
+            if ui:
+                with console.status(f"starting the Dagster UI (log: {logs / 'dagster.log'})..."):
+                    children.append(demo_steps.start_dagster(child_env, settings.home, ui_port, logs / "dagster.log"))
+                    ready_url = demo_steps.wait_for_dagster(children[-1], ui_port, logs / "dagster.log")
+                console.print(f"Dagster UI: {ready_url}  (assets by group: raw_*, canonical_*, sync; runs; sensors)")
+            if sync_loop:
+                with console.status("starting the webhook receiver and the sync loop..."):
+                    children.append(demo_steps.start_revloop(["webhooks", "serve", "--port", str(webhook_port)],
+                                                             child_env, logs / "webhooks.log"))
+                    demo_steps.wait_for_port(children[-1], f"http://127.0.0.1:{webhook_port}/healthz",
+                                             logs / "webhooks.log")
+                    children.append(demo_steps.start_revloop(["sync"], child_env, logs / "sync.log"))
+                console.print(f"Sync loop: log {logs / 'sync.log'}; webhooks: log {logs / 'webhooks.log'}")
+        except (RuntimeError, TimeoutError) as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            stop_all()
+            raise typer.Exit(1) from exc
+        if activity > 0:
+            from sandboxes.activity import BusinessActivity
+
+            business = BusinessActivity({c.system: c for c in configs}, seed=seed)
+            threading.Thread(target=business.run, args=(stopping.is_set, activity), name="business-activity",
+                             daemon=True).start()
+            console.print(f"Business activity: one event every {activity:g}s (deals won, invoices paid)")
     console.print("Client settings: [bold]revloop sandbox env[/bold]   Health: [bold]revloop doctor --sandbox[/bold]")
     typer.echo(f"READY {ready_url}")
     sys.stdout.flush()
     if detach:
         return
     console.print("Running; press Ctrl-C to stop.")
-    demo_steps.wait_for_interrupt(lambda: stop_all(dagster))
+    demo_steps.wait_for_interrupt(stop_all)
 
 
 webhooks_app = typer.Typer(help="Receivers of the systems' webhooks (payments events).", no_args_is_help=True)
@@ -638,6 +757,68 @@ def quality_report() -> None:
                 console.print(f"{result.check_name} ({result.run_id}): {result.detail or shown}")
     index = quality.data_docs_dir(settings.home) / "index.html"
     console.print(f"report: {index.resolve()}" if index.exists() else "report: not built yet")
+
+
+@app.command()
+def parity(
+    legacy: Annotated[
+        Path, typer.Option("--legacy", help="Directory of the legacy export: invoices.csv and payments.csv.")
+    ],
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Compare only records dated on or after this day (YYYY-MM-DD)."),
+    ] = None,
+    until: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Compare only records dated on or before this day (YYYY-MM-DD)."),
+    ] = None,
+    show: Annotated[int, typer.Option("--show", min=0, help="How many differences and rejected rows to print.")] = 20,
+) -> None:
+    """Compare a legacy export with the canonical layer (parallel run) and store every difference.
+
+    Exit 0 when they agree, 1 on any difference or rejected export row, 2 when the export cannot be read
+    or the canonical layer is not built. Differences are kept in quality.parity_differences.
+    """
+    from rich.markup import escape
+
+    from expectations.legacy_format import UnreadableExport
+    from expectations.parity import ParityError, describe, run_parity
+    from revloop import warehouse
+
+    if since and until and since > until:
+        raise typer.BadParameter("--since is after --until", param_hint="--since")
+    try:
+        run = run_parity(warehouse.database_url(_settings()), legacy, since.date() if since else None,
+                         until.date() if until else None, sample_size=max(show, 1))
+    except (UnreadableExport, ParityError) as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from exc
+    table = Table(title=f"revloop parity {run.run_id} ({run.seconds:.2f}s)")
+    for column in ("check", "differences"):
+        table.add_column(column, justify="right" if column == "differences" else "left")
+    for check in run.checks:
+        table.add_row(check.name, f"{'[red]' if check.differences else ''}{check.differences:,}")
+    table.add_row("rejected export rows", f"{'[red]' if run.rejected else ''}{run.rejected_rows:,}")
+    console.print(table)
+    console.print(f"compared: export {run.legacy_counts['invoices']:,} invoices, {run.legacy_counts['payments']:,} "
+                  f"payments; Revloop {run.revloop_counts['invoices']:,} invoices, "
+                  f"{run.revloop_counts['payments']:,} payments")
+    for rejected in run.rejected[:show]:
+        err_console.print(f"rejected {escape(rejected.file)}:{rejected.line} {escape(rejected.field)}: "
+                          f"{escape(rejected.reason)}")
+    shown = [d for check in run.checks for d in check.sample][:show]
+    if shown:
+        # one difference per block, never folded, so ids can be copied whole
+        console.print(f"first {len(shown)} of {run.differences:,} differences:", soft_wrap=True)
+        for d in shown:
+            amount = "" if d.difference is None else f" (legacy minus Revloop: {d.difference})"
+            console.print(f"[bold]{d.check_name}[/bold] {escape(d.key)}{amount}\n"
+                          f"  Revloop: {escape(describe(d.revloop))}\n  export:  {escape(describe(d.legacy))}",
+                          soft_wrap=True)
+    if not run.agrees:
+        console.print(f"all of them: select * from quality.parity_differences where run_id = '{run.run_id}'")
+        raise typer.Exit(1)
+    console.print("the export and Revloop agree")
 
 
 # ---- sync: the reverse-ETL flows ---------------------------------------------------------------------------

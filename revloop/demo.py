@@ -1,7 +1,9 @@
 """``revloop demo``: the whole local loop on embedded defaults, for a first look.
 
 Starts (or joins) the embedded warehouse and the three seeded sandboxes, loads them into the raw layer,
-and serves the Dagster UI with the same settings, so what the UI shows is what the sandboxes hold.
+serves the Dagster UI (webserver and daemon, schedules and sensors on) with the same settings, and runs the
+loop beside it: the payments webhook receiver, the warm sync loop (reporting every step to the UI's
+instance) and a trickle of business activity in the sandboxes (deals won, invoices paid).
 """
 
 from __future__ import annotations
@@ -44,6 +46,28 @@ def start_dagster(env: dict[str, str], home: Path, port: int, log_file: Path) ->
             cwd=REPO_ROOT, env={**env, "DAGSTER_HOME": str(dagster_home(home))}, stdout=log,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
+
+
+def start_revloop(args: list[str], env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
+    """``revloop <args>`` in its own process group, logging to ``log_file``."""
+    revloop = Path(sys.executable).with_name("revloop")
+    with open(log_file, "ab") as log:
+        return subprocess.Popen([str(revloop), *args], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_for_port(process: subprocess.Popen[bytes], url: str, log_file: Path, timeout: float = 60.0) -> None:
+    """Wait until ``url`` answers (any status); raises with the log's tail if the process dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_file.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{tail}")
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(url, timeout=2)
+            return
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s; see {log_file}")
 
 
 def wait_for_dagster(process: subprocess.Popen[bytes], port: int, log_file: Path, timeout: float = 300.0) -> str:
