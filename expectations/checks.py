@@ -42,6 +42,9 @@ class Check:
         requires: other relations (``schema.table``) the SQL reads; when one is missing the check is
             recorded as not run rather than failed.
         covers: further asset keys the check guards (the anchored table is always covered).
+        optional: relations the SQL reads that may not exist because the source has no such record yet
+            (a table is created by the first load that brings a row), each with a ``select`` of the
+            columns the SQL uses that returns no row; when absent it stands in (referenced without an alias).
     """
 
     name: str
@@ -54,6 +57,7 @@ class Check:
     builtin: BuiltIn | None = None
     requires: tuple[str, ...] = ()
     covers: tuple[tuple[str, ...], ...] = ()
+    optional: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if (self.sql is None) == (self.builtin is None):
@@ -80,3 +84,11 @@ class Check:
     @property
     def relations(self) -> tuple[str, ...]:
         return (self.relation, *self.requires)
+
+    def without(self, absent: set[str]) -> Check:
+        """This check with each absent optional relation replaced by its empty stand-in."""
+        sql = self.sql
+        for relation, empty in self.optional:
+            if relation in absent and sql is not None:
+                sql = sql.replace(relation, f"({empty}) as {relation.split('.', 1)[1]}")
+        return dataclasses.replace(self, sql=sql)

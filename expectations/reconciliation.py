@@ -203,12 +203,17 @@ PAYMENTS_NET_EQUALS_ERP_PAID = f"""
         select charge, sum(amount) as refunded from raw_payments.refund
         where not is_deleted and status = 'succeeded' group by charge
     ),
+    lost_disputes as (  -- a lost dispute takes the money back as surely as a refund
+        select charge, sum(amount) as withdrawn from raw_payments.dispute
+        where not is_deleted and status = 'lost' group by charge
+    ),
     net as (
         select charges.erp_invoice_id::bigint as erp_invoice_id, min(charges.currency) as currency,
                count(*) as charges, array_agg(charges.id order by charges.id) as charge_ids,
-               sum(charges.amount_captured - coalesce(refunds.refunded, 0))
+               sum(charges.amount_captured - coalesce(refunds.refunded, 0) - coalesce(lost_disputes.withdrawn, 0))
                    / 10 ^ min({_escaped(_stripe_exponent('charges.currency'))})::numeric as net_paid
         from charges left join refunds on refunds.charge = charges.id
+                     left join lost_disputes on lost_disputes.charge = charges.id
         where charges.erp_invoice_id ~ '^[0-9]+$'
         group by charges.erp_invoice_id
     ),
@@ -292,9 +297,11 @@ def reconciliation_checks() -> list[Check]:
             name="payments_net_equals_erp_paid", suite="reconciliation", severity="error", schema=move[0],
             table=move[1], sql=PAYMENTS_NET_EQUALS_ERP_PAID,
             requires=("raw_payments.charge", "raw_payments.refund", "raw_payments.invoice"),
+            optional=(("raw_payments.dispute", "select null::text as charge, 0::bigint as amount, null::text as "
+                                               "status, false as is_deleted where false"),),
             covers=(charge, refund, payment),
-            description="Per invoice, succeeded charges minus succeeded refunds equal what the ERP records as "
-                        "paid (total minus residual, less posted credit notes; zero once reversed).",
+            description="Per invoice, succeeded charges minus succeeded refunds and lost disputes equal what the "
+                        "ERP records as paid (total minus residual, less posted credit notes; zero once reversed).",
         ),
         Check(
             name="no_orphan_payments", suite="reconciliation", severity="error", schema=charge[0], table=charge[1],

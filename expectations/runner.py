@@ -73,7 +73,7 @@ def run_checks(
     import great_expectations.expectations as gxe
 
     run_id = run_id or f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    missing = missing_relations(database_url, [r for c in checks for r in c.relations])
+    missing = missing_relations(database_url, [r for c in checks for r in (*c.relations, *dict(c.optional))])
     results: dict[str, CheckResult] = {}
     runnable: list[Check] = []
     now = dt.datetime.now(dt.UTC)
@@ -83,7 +83,7 @@ def run_checks(
             results[check.name] = _result(check, run_id, "not_run", None, (), now, 0.0,
                                           f"not built yet: {', '.join(absent)}")
         else:
-            runnable.append(check)
+            runnable.append(check.without(missing))
 
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -250,3 +250,17 @@ def test_repaired_book_passes_everything_and_unblocks_flows_when_discrepancies_f
     assert failed == {}, json.dumps(failed, default=str)
     assert run.success and alerter.sent == []
     assert quality.blocking_failures(loaded_book.url, [("raw_erp", "account_move"), "raw_payments/charge"]) == []
+
+
+def test_absent_optional_relation_is_replaced_by_its_empty_stand_in_when_not_loaded_yet() -> None:
+    from expectations.reconciliation import reconciliation_checks
+
+    check = next(c for c in reconciliation_checks() if c.name == "payments_net_equals_erp_paid")
+    assert "raw_payments.dispute" in dict(check.optional)
+
+    stood_in = check.without({"raw_payments.dispute"})
+    present = check.without(set())
+
+    assert "from raw_payments.dispute" not in (stood_in.sql or "")
+    assert "(select null::text as charge" in (stood_in.sql or "") and ") as dispute" in (stood_in.sql or "")
+    assert present.sql == check.sql
