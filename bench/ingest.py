@@ -4,7 +4,7 @@
 
 For each scale (``both``, the default, measures large and demo in the same invocation so the ratio of
 their incremental cycles is taken side by side), the three sandboxes start once on free ports in a
-temporary directory (seeding the large book takes ~90 s) and serve every round. A round creates a
+temporary directory (seeding the large book takes about a minute) and serve every round. A round creates a
 throwaway warehouse database (``REVLOOP_DATABASE_URL`` or the embedded PostgreSQL), backfills the three
 systems as ``revloop load all`` does (:func:`pipelines.loads.run_loads`), makes 100 changes through the
 vendors' clients (40 Salesforce opportunities with simple-salesforce and the admin app, 30 ERP invoices
@@ -392,14 +392,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     admin_url = warehouse.database_url(Settings())
     scales = ["large", "demo"] if args.scale == "both" else [args.scale]
+    load_before = os.getloadavg()
     results = {scale: run_scale(scale, args.rounds, args.mode, admin_url) for scale in scales}
+    load_after = os.getloadavg()
     rows = [row for scale in scales for row in _rows(results[scale])]
     wide = Console(width=max(console.width, 140))
     wide.print(table(
         f"Ingestion of the three systems ({args.mode}), medians of {args.rounds} round(s)",
         ["what", "records", "s", "rec/s", "max RSS MiB", "total PSS MiB", *SHARE_LABELS], rows,
     ))
-    payload: dict[str, Any] = {"mode": args.mode, "rounds": args.rounds, "scales": results}
+    # The machine is shared: the load average says how much of it these figures had.
+    payload: dict[str, Any] = {"mode": args.mode, "rounds": args.rounds, "scales": results,
+                               "load_average_before": load_before, "load_average_after": load_after}
     if len(scales) == 2:
         large = _median_of(results["large"]["rounds"], "incremental", "seconds")
         demo = _median_of(results["demo"]["rounds"], "incremental", "seconds")
@@ -408,6 +412,8 @@ def main(argv: list[str] | None = None) -> None:
     for scale in scales:
         console.print(f"{scale}: sandboxes seeded in {results[scale]['seeding_seconds']}s, "
                       f"sandbox peak RSS MiB {results[scale]['sandbox_peak_rss_mib']}")
+    console.print("load average (1, 5, 15 min) before " + " ".join(f"{v:.1f}" for v in load_before)
+                  + ", after " + " ".join(f"{v:.1f}" for v in load_after))
     console.print(f"saved {save('ingest', payload)}")
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import importlib
 import logging
 import multiprocessing
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -112,7 +113,7 @@ def run_loads(
     context = multiprocessing.get_context("fork")
     workers = max(1, min(len(systems), max_processes or len(systems)))
     started = sorted(systems, key=lambda s: LONGEST_FIRST.index(s) if s in LONGEST_FIRST else len(LONGEST_FIRST))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with _shared_with_children(), ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         futures: dict[str, Future[SystemResult]] = {
             s: pool.submit(_load_one, s, settings, database_url, full_refresh, dirs.get(s)) for s in started
         }
@@ -124,6 +125,23 @@ def run_loads(
             except Exception as exc:  # the child died (killed, out of memory): report it like a failure
                 results.append(SystemResult(system, None, exc, 0.0, 0.0))
     return results
+
+
+@contextlib.contextmanager
+def _shared_with_children() -> Iterator[None]:
+    """Keep the parent's objects (every imported module) shared with the forked children.
+
+    A forked child shares the parent's memory until it writes to a page; the garbage collector's passes
+    write into the header of every object they visit, so each child soon held its own copy of all the
+    parent's objects (measured: ~100 MiB per child of the 146 MiB of a warm parent). Objects frozen before
+    the fork are never visited by the children's collections (Python's documented recipe for forking
+    servers); the parent unfreezes them once the children are gone.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def warm_up(systems: Sequence[str]) -> None:

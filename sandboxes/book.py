@@ -300,6 +300,10 @@ _MAX_DEALS = 6
 _EVENTS_PER_PAYMENT = 3
 """Payments events counted per payment attempt (``payment_intent.created``, a charge event, a final one)."""
 
+PAYMENTS_EVENT_RETENTION_DAYS = 30
+"""Stripe lists and retrieves the events of the last 30 days only: the payments sandbox keeps no older
+seeded history, so only the payment attempts of that many days before the anchor date bring events."""
+
 
 # ---- products -------------------------------------------------------------------------------------
 
@@ -1401,9 +1405,17 @@ def count_objects(seed: int, scale: str, today: dt.date) -> dict[str, int]:
     """Walk the stream and count the records each sandbox holds, per ``<system>.<object>``.
 
     Payments events are estimated at :data:`_EVENTS_PER_PAYMENT` per payment attempt, the events a
-    payment intent's life typically emits (created, charge outcome, final state).
+    payment intent's life typically emits (created, charge outcome, final state), for the attempts of the
+    last :data:`PAYMENTS_EVENT_RETENTION_DAYS` before the anchor date (older history is not kept). Payments
+    invoice items are one per deal line (an adjustment item is left out) and balance transactions one per
+    succeeded charge and refund; products, prices and subscriptions are not counted, so the payments
+    figures are a floor.
     """
     counts: Counter[str] = Counter()
+    day = today.date() if isinstance(today, dt.datetime) else today
+    events_since = dt.datetime(day.year, day.month, day.day, tzinfo=_UTC) - dt.timedelta(
+        days=PAYMENTS_EVENT_RETENTION_DAYS
+    )
     for company in iter_companies(seed, scale, today):
         counts["salesforce.accounts"] += 1 + (company.duplicate_sf_account_id is not None)
         counts["salesforce.contacts"] += len(company.contacts)
@@ -1412,7 +1424,7 @@ def count_objects(seed: int, scale: str, today: dt.date) -> dict[str, int]:
             company.duplicate_erp_partner_id is not None
         )
         counts["payments.customers"] += company.stripe_customer_id is not None
-        attempts = len(company.orphan_payments)
+        attempts = list(company.orphan_payments)
         for deal in company.deals:
             counts["salesforce.opportunities"] += 1
             counts["salesforce.opportunity_line_items"] += len(deal.lines)
@@ -1424,11 +1436,15 @@ def count_objects(seed: int, scale: str, today: dt.date) -> dict[str, int]:
             counts["erp.invoice_lines"] += len(invoice.erp_lines)
             counts["erp.payments"] += sum(p.erp_payment_id is not None for p in invoice.payments)
             counts["payments.invoices"] += invoice.stripe_invoice_id is not None
+            counts["payments.invoice_items"] += len(deal.lines) if invoice.stripe_invoice_id else 0
             counts["payments.refunds"] += sum(p.stripe_refund_id is not None for p in invoice.payments)
-            attempts += len(invoice.payments)
-        counts["payments.payment_intents"] += attempts
-        counts["payments.charges"] += attempts
-        counts["payments.events"] += attempts * _EVENTS_PER_PAYMENT
+            attempts.extend(invoice.payments)
+        counts["payments.payment_intents"] += len(attempts)
+        counts["payments.charges"] += len(attempts)
+        counts["payments.balance_transactions"] += sum(
+            (p.status == "succeeded") + (p.stripe_refund_id is not None) for p in attempts
+        )
+        counts["payments.events"] += _EVENTS_PER_PAYMENT * sum(p.created_at >= events_since for p in attempts)
     return dict(sorted(counts.items()))
 
 

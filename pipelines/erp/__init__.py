@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ import pyarrow as pa
 from pipelines.common.prefetch import prefetched
 from pipelines.common.runner import LoadContext, dataset_for
 from pipelines.erp import settings as erp
-from pipelines.erp.deletions import Warehouse, compare_ids
+from pipelines.erp.deletions import LiveRows, Warehouse, compare_ids, waiting_in_quarantine
 from pipelines.erp.helpers import ErpReader, RecentWindow, SharedClient, shift
 from pipelines.erp.tables import PageConverter
 
@@ -69,18 +70,26 @@ def _incremental(spec: erp.ModelSpec, reader: ErpReader, warehouse: Warehouse, c
                  state: dict[str, Any], context: LoadContext, loaded_before: bool) -> Iterator[pa.Table]:
     domain = list(spec.domain)
     cursor: str | None = None if context.full_refresh else state.get("cursor")
-    if loaded_before and cursor is not None:
-        yield from _deletions_and_gaps(spec, reader, warehouse, converter, context, domain)
+    checking = loaded_before and cursor is not None
+    live = LiveRows(state.get(LiveRows.STATE_KEY) if checking else None,
+                    lambda: warehouse.live_extent(spec.table) if loaded_before else (0, 0),
+                    time.time(), erp.LIVE_ROWS_RECOUNT.total_seconds())
+    if checking:
+        yield from _deletions_and_gaps(spec, reader, warehouse, converter, context, domain, live)
     since = shift(cursor, -erp.OVERLAP) if cursor else None
     window = RecentWindow(None if context.full_refresh else state.get("recent"), erp.OVERLAP, erp.RECENT_IDS_CAP)
     for page in prefetched(reader.changed_since(spec.model, domain, converter.field_names, since), 2, "erp-pages"):
         table = converter.convert(window.unchanged(page))
         if table is not None:
+            live.loaded(table)
             yield table
     if window.skipped:
         _count(context, "unchanged_rereads_skipped", spec.table, window.skipped)
+    if live.counted_now and checking:
+        _count(context, "live_rows_counted", spec.table, live.count)
     state["cursor"] = max(filter(None, (cursor, window.newest)), default=None)
     state["recent"] = window.state()
+    state[LiveRows.STATE_KEY] = live.state()
 
 
 def _whole(spec: erp.ModelSpec, reader: ErpReader, warehouse: Warehouse, converter: PageConverter,
@@ -99,17 +108,20 @@ def _whole(spec: erp.ModelSpec, reader: ErpReader, warehouse: Warehouse, convert
 
 
 def _deletions_and_gaps(spec: erp.ModelSpec, reader: ErpReader, warehouse: Warehouse, converter: PageConverter,
-                        context: LoadContext, domain: list[Any]) -> Iterator[pa.Table]:
-    max_id, live = warehouse.live_extent(spec.table)
+                        context: LoadContext, domain: list[Any], live: LiveRows) -> Iterator[pa.Table]:
+    max_id = live.up_to
     if max_id == 0:
         return
+    waiting = waiting_in_quarantine(warehouse, spec.table, max_id, converter.open_rejections)
+    live.also_new(waiting)  # counted as loaded at last if this run reads a clean version of them
     erp_count = reader.search_count(spec.model, [*domain, ("id", "<=", max_id)])
     difference = compare_ids(
-        warehouse, spec.table, max_id, live, erp_count, lambda: reader.ids(spec.model, domain, max_id),
-        converter.open_rejections,
+        warehouse, spec.table, max_id, live.count, erp_count, lambda: reader.ids(spec.model, domain, max_id),
+        waiting,
     )
     if difference is None:
         return
+    live.recount()
     logger.info("ERP %s: %d deleted, %d never loaded (ids up to %d compared)", spec.model,
                 len(difference.deleted), len(difference.missing), max_id)
     if difference.deleted:

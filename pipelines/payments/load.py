@@ -148,7 +148,7 @@ class PaymentsLoad:
             known = self.warehouse.existing_ids(EVENT_TABLE, [e["id"] for e in plan.changes.events])
             events: Iterable[Sequence[Mapping[str, Any]]] = [[e for e in plan.changes.events if e["id"] not in known]]
         else:
-            # The longest list by far (every state change of the history): paged as several windows at once.
+            # The longest list (every state change of the last 30 days): paged as several windows at once.
             events = (page.records for page in self.reader.pages_in_windows("/v1/events", EVENT_WINDOWS))
         batch: list[Versioned] = []
         for records in events:

@@ -26,12 +26,14 @@ EVENT_RETENTION_SECONDS = 29 * 86_400
 from the feed, so the state-changing objects are listed again instead."""
 
 EVENT_WINDOWS = 4
-"""A backfill reads ``/v1/events`` as this many ``created`` ranges paged side by side (see
-``StripeReader.pages_in_windows``): one ``starting_after`` chain of ~3,400 pages leaves the server idle
-between pages."""
+"""A backfill reads ``/v1/events`` (the 30 days Stripe keeps) as this many ``created`` ranges paged side by
+side (see ``StripeReader.pages_in_windows``): one ``starting_after`` chain (~370 pages of large events on the
+large sandbox book) leaves the server idle between pages. Paging the other lists the same way gained
+nothing on the large book: the sandbox then answers one request at a time, each waiting for the others."""
 
-ROWS_PER_TABLE = 5_000
-"""Rows gathered from consecutive pages into one Arrow table (fewer, larger tables load faster)."""
+ROWS_PER_TABLE = 2_000
+"""Rows gathered from consecutive pages into one Arrow table: larger tables load a little faster, but the
+batch's parsed objects are held until it is built (5,000 events held ~70 MiB at a large backfill's peak)."""
 
 SNAPSHOT_SAFETY_SECONDS = 1
 """A list read at time ``t`` reflects every event created before ``floor(t) - 1``; its rows are dated so

@@ -60,8 +60,11 @@ BULK_THRESHOLD = 20_000
 """Bulk API 2.0 when ``SELECT COUNT()`` of a run's filter reaches this (backfills, large increments); REST
 ``queryAll`` below it, where a job's fixed cost (create, poll, fetch) would dominate."""
 
-BULK_PAGE_RECORDS = 50_000
-"""``maxRecords`` per Bulk 2.0 results page: few round trips, bounded memory (one page in flight)."""
+BULK_PAGE_RECORDS = 10_000
+"""``maxRecords`` per Bulk 2.0 results page. Each page exists several times at once (the response text, its
+bytes, the CSV columns, the typed table, the page read ahead), so a 50,000-record page of a wide object
+cost ~200 MiB of peak memory in a large backfill; 10,000 cut the load's peak by 30 % for the same time
+(a page is one more request of ~30 ms)."""
 
 BULK_POLL_SECONDS = 0.25
 """First wait before polling a Bulk 2.0 job (simple-salesforce backs off from there, up to 2 s)."""

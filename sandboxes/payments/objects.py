@@ -6,10 +6,14 @@ import secrets
 import string
 from typing import Any
 
-from sandboxes.book import stripe_id
+from sandboxes.book import PAYMENTS_EVENT_RETENTION_DAYS, stripe_id
 
 API_VERSION = "2025-08-27.basil"
 """The account's default API version: events carry it, responses echo it when a client sends none."""
+
+EVENT_RETENTION_SECONDS = PAYMENTS_EVENT_RETENTION_DAYS * 86_400
+"""Stripe lists and retrieves events of the last 30 days only: an older event is neither listed by
+``/v1/events`` nor found by ``/v1/events/{id}`` (404 ``resource_missing``), and seeding stores none."""
 
 _ALPHABET = string.ascii_letters + string.digits
 

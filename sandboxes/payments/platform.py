@@ -7,16 +7,28 @@ from typing import Any
 
 from sandboxes.common.credentials import token
 from sandboxes.payments import objects
-from sandboxes.payments.errors import StripeError, invalid_param
+from sandboxes.payments.errors import StripeError, invalid_param, no_such
 from sandboxes.payments.service import Call, Raw, Service, diff
 
 _EVENT_TYPE = re.compile(r"^[a-z_]+(\.[a-z_]+)*(\.\*)?$|^\*$")
 
 
+def _retained_since(call: Call) -> int:
+    """The oldest ``created`` the events feed still serves: the window moves on with the clock, so an event
+    listed today is gone from the feed 30 days later, as in Stripe."""
+    return call.now - objects.EVENT_RETENTION_SECONDS
+
+
 def list_events(svc: Service, call: Call) -> Raw:
     p = call.params
-    where: list[str] = []
-    args: list[Any] = []
+    since = _retained_since(call)
+    where: list[str] = ["created >= ?"]
+    args: list[Any] = [since]
+    for cursor in ("starting_after", "ending_before"):
+        event_id = p.str(cursor)
+        position = svc.store.position(event_id, "event") if event_id else None
+        if event_id and position is not None and position[0] < since:
+            raise no_such("event", event_id, cursor)
     event_type = p.str("type")
     types = [t for t in p.list("types") if isinstance(t, str)]
     if event_type and types:
@@ -45,7 +57,10 @@ def list_events(svc: Service, call: Call) -> Raw:
 
 def retrieve_event(svc: Service, call: Call) -> dict[str, Any]:
     call.params.allow(())
-    return svc.load("event", call.path["id"])
+    event = svc.load("event", call.path["id"])
+    if event["created"] < _retained_since(call):
+        raise no_such("event", call.path["id"])
+    return event
 
 
 def _enabled_events(call: Call) -> list[str]:

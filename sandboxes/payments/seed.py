@@ -1,7 +1,9 @@
 """Seeding the payments account from the book of business, with the event history that produced it.
 
 Streams ``book.iter_companies`` and inserts with ``executemany`` in large batches inside one
-transaction. Seeded events are history: they are listed by ``/v1/events`` but never delivered.
+transaction. Seeded events are history: they are listed by ``/v1/events`` but never delivered, and only
+the last :data:`~sandboxes.payments.objects.EVENT_RETENTION_SECONDS` of it is stored, as Stripe keeps no
+older events (the rest of a large book's history would be two thirds of its payments records).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class Seeder:
         self.account_id = account_id
         self.today = today
         self.now = int(time.time())
+        self.events_since = self.now - objects.EVENT_RETENTION_SECONDS
+        self.events_past_retention = 0
         self.rows: list[tuple[Any, ...]] = []
         self.counts: Counter[str] = Counter()
         self.account: dict[str, Any] = {}
@@ -62,9 +66,13 @@ class Seeder:
             self.flush()
 
     def event(self, event_type: str, obj: dict[str, Any], at: int, previous: dict[str, Any] | None = None) -> None:
-        """A historical event carrying a snapshot of ``obj`` as it was at ``at``."""
+        """A historical event carrying a snapshot of ``obj`` as it was at ``at``; none past the retention."""
+        created = min(at, self.now)
+        if created < self.events_since:
+            self.events_past_retention += 1
+            return
         snapshot = orjson.loads(orjson.dumps(obj))
-        evt = objects.event(book.stripe_id("evt", obj["id"], event_type, at), min(at, self.now), event_type,
+        evt = objects.event(book.stripe_id("evt", obj["id"], event_type, at), created, event_type,
                             snapshot, previous_attributes=previous)
         self.add(evt, tag=event_type)
 
@@ -83,8 +91,8 @@ class Seeder:
             for company in book.iter_companies(seed, scale, self.today):
                 self.seed_company(company)
             self.flush()
-        logger.info("seeded payments (%s, seed %s) in %.1fs: %s", scale, seed, time.monotonic() - started,
-                    dict(self.counts))
+        logger.info("seeded payments (%s, seed %s) in %.1fs: %s; %d events older than the retention not stored",
+                    scale, seed, time.monotonic() - started, dict(self.counts), self.events_past_retention)
         return dict(self.counts)
 
     def seed_account(self) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pyarrow as pa
@@ -136,3 +139,33 @@ def test_lock_is_free_at_once_when_a_load_finishes(warehouse_url: str) -> None:
     for _ in range(50):  # back to back, as a scheduler or a test would start the next load
         with pipeline_lock(warehouse_url, "back_to_back"):
             pass
+
+
+_MAPPED_BYTES_AFTER_A_FREED_BIG_BLOCK = """
+import ctypes
+from pipelines.common.memory import return_large_blocks_when_freed
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallinfo2.restype = MallInfo2
+if APPLY:
+    return_large_blocks_when_freed()
+libc.free(libc.malloc(4 << 20))  # glibc alone would now serve blocks below 4 MiB from the heap
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(1 << 20)
+print(libc.mallinfo2().hblkhd - before)
+"""
+
+
+@pytest.mark.parametrize(("apply", "mapped"), [(True, True), (False, False)])
+def test_freed_page_sized_blocks_return_to_the_system_when_a_load_has_started(apply: bool, mapped: bool) -> None:
+    # A fresh interpreter, so the heap holds no free chunk big enough to serve the block from.
+    out = subprocess.run([sys.executable, "-c", f"APPLY = {apply}\n" + _MAPPED_BYTES_AFTER_A_FREED_BIG_BLOCK],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2]).stdout
+    # Mapped: a mapping of its own, unmapped when freed; otherwise carved out of the heap, which keeps it.
+    assert (int(out) >= 1 << 20) is mapped

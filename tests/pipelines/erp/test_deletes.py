@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-import psycopg
+import datetime as dt
+import sqlite3
+from typing import Any
+
+import dlt
 import pytest
 
 from tests.pipelines.erp.conftest import ErpHarness, warehouse_ids, warehouse_rows
@@ -59,17 +63,34 @@ def test_unlinked_partner_is_flagged_deleted_with_its_pii_still_protected(erp_ha
     assert row == [(True, None, True, True)]
 
 
-def test_missing_row_is_recovered_when_the_warehouse_lost_it(erp_harness: ErpHarness, loaded: str) -> None:
-    # A record written by a transaction that committed long after its write_date is never seen by the
-    # write_date window; from the loader's side that looks exactly like a row missing from the warehouse.
-    victim = sorted(warehouse_ids(loaded, "account_payment"))[3]
-    with psycopg.connect(loaded) as conn:
-        conn.execute("delete from raw_erp.account_payment where id = %s", (victim,))
+def backdate(erp_harness: ErpHarness, table: str, record_id: int, by: dt.timedelta) -> None:
+    """Move a record's ``write_date`` back in the ERP's store, as a transaction committing that much later
+    than it started would leave it: the write_date window of the loads in between never sees the record."""
+    store = sqlite3.connect(erp_harness.sandbox.config.system_dir / "erp.sqlite3", timeout=30)
+    try:
+        with store:
+            (stamp,), = store.execute(f"select write_date from {table} where id = ?", (record_id,)).fetchall()
+            earlier = (dt.datetime.fromisoformat(stamp) - by).isoformat(sep=" ", timespec="microseconds")
+            store.execute(f"update {table} set write_date = ? where id = ?", (earlier, record_id))
+    finally:
+        store.close()
+
+
+def test_record_committed_late_is_recovered_when_a_later_record_was_loaded(erp_harness: ErpHarness,
+                                                                          loaded: str) -> None:
+    payments = erp_harness.writer().get_model("account.payment")
+    late, on_time = payments.create(vals_list=[
+        {"payment_type": "inbound", "partner_type": "customer", "partner_id": 1000, "amount": amount,
+         "currency_id": 1, "date": "2026-11-20", "memo": memo}
+        for amount, memo in ((11, "committed late"), (12, "committed on time"))])
+    backdate(erp_harness, "account_payment", late, dt.timedelta(days=1))
+    erp_harness.load(loaded)
+    assert on_time in warehouse_ids(loaded, "account_payment") and late not in warehouse_ids(loaded, "account_payment")
 
     summary = erp_harness.load(loaded)
 
     assert summary.notes["missed_records_recovered"] == {"account_payment": 1}
-    assert victim in warehouse_ids(loaded, "account_payment")
+    assert late in warehouse_ids(loaded, "account_payment")
     assert len(warehouse_ids(loaded, "account_payment")) == len(erp_harness.erp_ids("account.payment"))
 
 
@@ -85,3 +106,37 @@ def test_deleted_currency_is_flagged_when_a_whole_read_model_loses_a_record(erp_
     assert summary.notes["deleted"] == {"res_currency": 1}
     assert warehouse_rows(loaded, "select is_deleted, name from raw_erp.res_currency where id = %s",
                           (currency_id,)) == [(True, "CHF")]
+
+
+def stored_live_rows(erp_harness: ErpHarness, database_url: str, table: str) -> Any:
+    """The highest id and live count the last committed load keeps for ``table`` in dlt's state."""
+    pipeline = dlt.attach(pipeline_name="revloop_erp", pipelines_dir=str(erp_harness.pipelines_dir(database_url)))
+    return pipeline.state["sources"]["erp"]["resources"][table].get("live_rows")
+
+
+def warehouse_extent(database_url: str, table: str) -> dict[str, int]:
+    (up_to, count), = warehouse_rows(
+        database_url, f"select max(id), count(*) filter (where is_deleted is not true) from raw_erp.{table}")
+    return {"up_to": up_to, "count": count}
+
+
+def test_live_count_follows_the_loads_and_is_counted_again_after_a_deletion(erp_harness: ErpHarness,
+                                                                           loaded: str) -> None:
+    partners = erp_harness.writer().get_model("res.partner")
+    created = partners.create(vals_list=[{"name": "Count One Pte Ltd", "is_company": True},
+                                         {"name": "Count Two Pte Ltd", "is_company": True}])
+    erp_harness.load(loaded)
+    stored = stored_live_rows(erp_harness, loaded, "res_partner")
+    # Moved by what the run loaded, not counted in the table: it still agrees with the table.
+    assert {k: stored[k] for k in ("up_to", "count")} == warehouse_extent(loaded, "res_partner")
+    assert stored["up_to"] == max(created)
+
+    partners.unlink(ids=[created[0]])
+    summary = erp_harness.load(loaded)
+    assert summary.notes["deleted"] == {"res_partner": 1}
+    assert stored_live_rows(erp_harness, loaded, "res_partner") is None  # the comparison changed what is live
+
+    summary = erp_harness.load(loaded)
+    assert summary.notes["live_rows_counted"]["res_partner"] == warehouse_extent(loaded, "res_partner")["count"]
+    stored = stored_live_rows(erp_harness, loaded, "res_partner")
+    assert {k: stored[k] for k in ("up_to", "count")} == warehouse_extent(loaded, "res_partner")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -67,6 +68,9 @@ def test_invoice_lines_and_events_are_kept_when_the_book_is_fully_loaded(
     assert set(lines) == expected and len(lines) == len(expected)
     events = {row[0] for row in warehouse_rows(module_database, "event", "id")}
     assert events == {e.id for e in reader.v1.events.list(params={"limit": 100}).auto_paging_iter()}
+    # The feed keeps 30 days, as Stripe's: the objects' tables hold the older history's outcome.
+    (oldest,), = warehouse_rows(module_database, "event", "min(created)")
+    assert oldest >= dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
 
 
 def test_amounts_stay_integer_minor_units_with_stripe_currency_when_loaded(

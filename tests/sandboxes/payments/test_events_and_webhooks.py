@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
+import pytest
 import stripe
 
+from sandboxes.payments.objects import EVENT_RETENTION_SECONDS as RETENTION_SECONDS
+from tests.sandbox_harness import RunningSandbox
 from tests.sandboxes.payments.conftest import WebhookReceiver, wait_for
 
 
@@ -26,11 +31,52 @@ def test_events_filter_by_type_and_types_when_listing(client: stripe.StripeClien
 
 
 def test_seeded_history_lists_when_filtering_events_by_created(client: stripe.StripeClient) -> None:
-    paid = list(client.v1.events.list(params={"type": "invoice.paid", "limit": 100}).auto_paging_iter())
-    assert len(paid) >= 50
-    oldest = min(e.created for e in paid)
-    early = client.v1.events.list(params={"type": "invoice.paid", "created": {"lte": oldest}})
-    assert [e.created for e in early.data] == [oldest] * len(early.data)
+    history = list(client.v1.events.list(params={"limit": 100}).auto_paging_iter())
+    assert len(history) >= 100
+    oldest = min(e.created for e in history)
+    assert oldest >= time.time() - RETENTION_SECONDS  # nothing older than Stripe's 30 days is seeded
+    early = client.v1.events.list(params={"created": {"lte": oldest}})
+    assert early.data and [e.created for e in early.data] == [oldest] * len(early.data)
+
+
+def _age_event(sandbox: RunningSandbox, event_id: str, seconds: int) -> None:
+    """Move an event ``seconds`` into the past, as if the sandbox's clock had moved on that much."""
+    store = sqlite3.connect(sandbox.config.system_dir / "payments.sqlite3", timeout=30)
+    try:
+        with store:
+            changed = store.execute(
+                "update objects set created = created - ?, body = json_set(body, '$.created', created - ?)"
+                " where id = ? and kind = 'event'", (seconds, seconds, event_id),
+            ).rowcount
+        assert changed == 1
+    finally:
+        store.close()
+
+
+def test_event_is_gone_from_feed_and_retrieve_when_older_than_the_retention(
+    client: stripe.StripeClient, sandbox: RunningSandbox
+) -> None:
+    customer = client.v1.customers.create(params={"name": "Retention Co"})
+    client.v1.customers.update(customer.id, params={"name": "Retention Co Pte Ltd"})
+    mine = [e for e in client.v1.events.list(params={"types": ["customer.created", "customer.updated"],
+                                                      "limit": 20}).data if e.data.object.id == customer.id]
+    expired, kept = sorted(mine, key=lambda e: e.type)  # customer.created ages out, customer.updated stays
+    _age_event(sandbox, expired.id, RETENTION_SECONDS - 60)
+    assert client.v1.events.retrieve(expired.id).id == expired.id  # a minute short of 30 days: still served
+    _age_event(sandbox, expired.id, 120)
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.events.retrieve(expired.id)
+    assert missing.value.http_status == 404 and missing.value.code == "resource_missing"
+    assert missing.value.user_message == f"No such event: '{expired.id}'"
+    listed = {e.id for e in client.v1.events.list(params={"type": "customer.created", "limit": 100})
+              .auto_paging_iter()}
+    assert expired.id not in listed
+    assert expired.id not in {e.id for e in client.v1.events.list(
+        params={"created": {"lte": expired.created}, "limit": 100}).auto_paging_iter()}
+    with pytest.raises(stripe.InvalidRequestError) as cursor:
+        client.v1.events.list(params={"starting_after": expired.id})
+    assert cursor.value.http_status == 404 and cursor.value.param == "starting_after"
+    assert client.v1.events.retrieve(kept.id).id == kept.id
 
 
 def test_webhook_delivered_and_verifiable_when_event_matches_endpoint(

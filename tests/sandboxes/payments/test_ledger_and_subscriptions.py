@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import stripe
 
+from sandboxes.payments.objects import EVENT_RETENTION_SECONDS
 from tests.sandboxes.payments.test_payments import pay
 
 
@@ -132,8 +135,16 @@ def test_subscription_items_list_by_subscription_when_paged(client: stripe.Strip
     assert required.value.code == "parameter_missing" and required.value.param == "subscription"
 
 
-def test_subscription_history_is_in_events_when_seeded(client: stripe.StripeClient) -> None:
-    created = client.v1.events.list(params={"type": "customer.subscription.created", "limit": 1}).data
-    deleted = client.v1.events.list(params={"type": "customer.subscription.deleted", "limit": 1}).data
-    assert created and created[0].data.object.object == "subscription"
-    assert deleted and deleted[0].data.object.status == "canceled"
+def test_subscription_history_is_in_events_when_within_the_retention(client: stripe.StripeClient) -> None:
+    subscriptions = list(client.v1.subscriptions.list(params={"status": "all", "limit": 100}).auto_paging_iter())
+    since = time.time() - EVENT_RETENTION_SECONDS
+    events = {kind: list(client.v1.events.list(params={"type": f"customer.subscription.{kind}", "limit": 100})
+                         .auto_paging_iter()) for kind in ("created", "deleted")}
+    assert all(e.data.object.object == "subscription" for e in events["created"])
+    assert all(e.data.object.status == "canceled" for e in events["deleted"])
+    # The seeded history of the last 30 days only: older starts and ends have no event any more.
+    assert {e.data.object.id for e in events["created"]} == {s.id for s in subscriptions if s.created >= since}
+    assert {e.data.object.id for e in events["deleted"]} == {
+        s.id for s in subscriptions if s.status == "canceled" and since <= s.ended_at <= time.time()
+    }
+    assert len(subscriptions) > len(events["created"])
