@@ -27,7 +27,7 @@ FLOW_TARGETS: dict[str, tuple[str, ...]] = {
     "salesforce_invoice": ("salesforce",),
     "invoice_payment_request": ("payments",),
     "payment_outcome": ("erp",),
-    "customer_master": ("salesforce", "erp", "payments"),
+    "customer_master": ("erp", "payments"),
 }
 """The systems each flow writes to (shown as kinds in the UI)."""
 

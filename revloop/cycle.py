@@ -209,22 +209,26 @@ class SyncCycle:
         """Record every planned write in one transaction, then wake the workers."""
         counts: Counter[str] = Counter()
         with psycopg.connect(self.database_url) as conn, conn.transaction():
+            new = outbox.enqueue_many(conn, self.cipher, [p.write for plan in plans for p in plan.writes])
             for plan in plans:
                 for planned in plan.writes:
-                    _, new = outbox.enqueue(conn, self.cipher, planned.write)
-                    if new:
+                    if planned.write.idempotency_key in new:
+                        new.discard(planned.write.idempotency_key)
                         counts[plan.flow] += 1
             if counts:
                 notify_enqueued(conn)
         return counts
 
-    def deliver(self, *, rounds: int = 5) -> Counter[str]:
-        """Deliver what is due now (repeating while a batch filled up)."""
+    def deliver(self, *, rounds: int | None = 5) -> Counter[str]:
+        """Deliver what is due now, repeating while a batch filled up and delivered something: at most
+        ``rounds`` batches, or (``None``) until nothing is due."""
         total: Counter[str] = Counter()
-        for _ in range(rounds):
+        done_rounds = 0
+        while rounds is None or done_rounds < rounds:
             done = self.worker.run_once()
             total.update(done)
-            if sum(done.values()) < self.worker.policy.batch_size:
+            done_rounds += 1
+            if sum(done.values()) < self.worker.policy.batch_size or not (done["created"] + done["found"]):
                 break
         return total
 
@@ -239,11 +243,16 @@ class SyncCycle:
             clock = time.perf_counter()
             plans = self.plan(stage, blocked=blocked)
             report.plans += plans
-            report.enqueued.update(self.enqueue(plans))
             report.seconds["plan"] = round(report.seconds.get("plan", 0) + time.perf_counter() - clock, 3)
+            clock = time.perf_counter()
+            report.enqueued.update(self.enqueue(plans))
+            report.seconds["enqueue"] = round(report.seconds.get("enqueue", 0) + time.perf_counter() - clock, 3)
             if deliver and (deliver_last_stage or number < len(STAGES)):
                 clock = time.perf_counter()
-                report.delivered.update(self.deliver())
+                # A cycle that delivers its last stage itself (headless) completes the chain: everything due,
+                # however much a burst left. Beside a delivery thread (the warm loop) it delivers only a bounded
+                # first stage, so the next poll is not held up by a backlog.
+                report.delivered.update(self.deliver(rounds=None if deliver_last_stage else 5))
                 report.seconds["deliver"] = round(report.seconds.get("deliver", 0) + time.perf_counter() - clock, 3)
         if self.reporter is not None:
             self.reporter.flowed(report)

@@ -5,6 +5,7 @@ on within one cycle."""
 from __future__ import annotations
 
 from revloop.flows.base import Flow
+from revloop.flows.customer_master import CustomerMasterFlow
 from revloop.flows.payment_outcome import PaymentOutcomeFlow
 from revloop.flows.payment_request import PaymentRequestFlow
 from revloop.flows.renewal import RenewalFlow
@@ -12,10 +13,12 @@ from revloop.flows.salesforce_invoice import SalesforceInvoiceFlow
 from revloop.flows.won_deal import WonDealInvoiceFlow
 
 STAGES: tuple[tuple[Flow, ...], ...] = (
-    (WonDealInvoiceFlow(), RenewalFlow()),
+    (WonDealInvoiceFlow(), RenewalFlow(), CustomerMasterFlow()),
     (SalesforceInvoiceFlow(), PaymentRequestFlow(), PaymentOutcomeFlow()),
 )
-"""Stage 1 writes from the canonical model alone; stage 2 also from what stage 1 delivered."""
+"""Stage 1 writes from the canonical model alone (customer master data among it: a customer's details reach
+the ERP and the payments platform before this cycle's payment requests); stage 2 also from what stage 1
+delivered."""
 
 FLOWS: dict[str, Flow] = {flow.name: flow for stage in STAGES for flow in stage}
 

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -55,6 +56,35 @@ def enqueue(conn: psycopg.Connection, cipher: FieldCipher, write: IntendedWrite)
     return int(existing[0]), False
 
 
+def enqueue_many(conn: psycopg.Connection, cipher: FieldCipher, writes: Sequence[IntendedWrite]) -> set[str]:
+    """Record ``writes`` in one statement, skipping idempotency keys already there; returns the new keys.
+
+    Rows get ids in the order of ``writes`` (the worker delivers lower ids first, so a flow's customer write
+    listed before its invoice write is delivered first).
+    """
+    if not writes:
+        return set()
+    rows = conn.execute(
+        """insert into sync.outbox
+               (flow, target_system, target_object, operation, idempotency_key, payload_enc, payload_hash, source_ref)
+           select flow, target_system, target_object, operation, idempotency_key, payload_enc, payload_hash,
+                  source_ref
+           from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+                with ordinality as w(flow, target_system, target_object, operation, idempotency_key, payload_enc,
+                                     payload_hash, source_ref, position)
+           order by position
+           on conflict (idempotency_key) do nothing
+           returning idempotency_key""",
+        (
+            [w.flow for w in writes], [w.target_system for w in writes], [w.target_object for w in writes],
+            [w.operation for w in writes], [w.idempotency_key for w in writes],
+            [cipher.encrypt(json.dumps(w.payload, sort_keys=True, default=str), _PAYLOAD_FIELD) for w in writes],
+            [w.payload_hash for w in writes], [w.source_ref for w in writes],
+        ),
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
 def claim(conn: psycopg.Connection, cipher: FieldCipher, *, limit: int, lease_seconds: float,
           systems: tuple[str, ...] | None = None) -> list[OutboxRow]:
     """Take up to ``limit`` due writes (and writes whose lease ran out) for delivery."""
@@ -87,12 +117,16 @@ def claim(conn: psycopg.Connection, cipher: FieldCipher, *, limit: int, lease_se
     return sorted(claimed, key=lambda r: r.id)
 
 
-def mark_delivered(conn: psycopg.Connection, row_id: int, target_id: str) -> None:
+def mark_delivered_many(conn: psycopg.Connection, delivered: Sequence[tuple[int, str]]) -> None:
+    """Settle many writes the targets confirmed, in one statement: ``[(row id, target id), ...]``."""
+    if not delivered:
+        return
     conn.execute(
-        """update sync.outbox set state = 'delivered', target_id = %s, delivered_at = now(), updated_at = now(),
-                  lease_until = null, last_error_code = null, last_error = null
-           where id = %s""",
-        (target_id, row_id),
+        """update sync.outbox o set state = 'delivered', target_id = d.target_id, delivered_at = now(),
+                  updated_at = now(), lease_until = null, last_error_code = null, last_error = null
+           from unnest(%s::bigint[], %s::text[]) as d(id, target_id)
+           where o.id = d.id""",
+        ([row_id for row_id, _ in delivered], [target_id for _, target_id in delivered]),
     )
 
 
@@ -102,24 +136,43 @@ def backoff_seconds(attempts: int, *, base: float = 1.0, cap: float = 300.0, rng
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
-def mark_retry(conn: psycopg.Connection, row_id: int, *, delay_seconds: float, code: str, message: str) -> None:
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """How one failed write is settled: due again after ``delay_seconds`` (``pending``), or ``parked``/``dead``."""
+
+    row_id: int
+    state: str
+    code: str
+    message: str
+    delay_seconds: float = 0.0
+
+
+def mark_failed_many(conn: psycopg.Connection, failures: Sequence[Failure]) -> None:
+    """Settle many failed writes in one statement: retries become due later, the rest are parked or dead."""
+    if not failures:
+        return
+    assert all(f.state in ("pending", "parked", "dead") for f in failures)
     conn.execute(
-        """update sync.outbox set state = 'pending', next_attempt_at = now() + make_interval(secs => %s),
-                  lease_until = null, last_error_code = %s, last_error = %s, updated_at = now()
-           where id = %s""",
-        (delay_seconds, code, message[:2000], row_id),
+        """update sync.outbox o set state = f.state, lease_until = null, last_error_code = f.code,
+                  last_error = f.message, updated_at = now(),
+                  next_attempt_at = case when f.state = 'pending' then now() + make_interval(secs => f.delay)
+                                         else o.next_attempt_at end
+           from unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::float8[])
+                as f(id, state, code, message, delay)
+           where o.id = f.id""",
+        ([f.row_id for f in failures], [f.state for f in failures], [f.code for f in failures],
+         [f.message[:2000] for f in failures], [float(f.delay_seconds) for f in failures]),
     )
 
 
-def mark_final(conn: psycopg.Connection, row_id: int, *, state: str, code: str, message: str) -> None:
-    """Park (the target refused the write) or bury (out of attempts) a write, keeping the reason."""
-    assert state in ("parked", "dead")
-    conn.execute(
-        """update sync.outbox set state = %s, lease_until = null, last_error_code = %s, last_error = %s,
-                  updated_at = now()
-           where id = %s""",
-        (state, code, message[:2000], row_id),
-    )
+def extend_lease(conn: psycopg.Connection, row_ids: Sequence[int], lease_seconds: float) -> None:
+    """Renew the lease of claimed writes not settled yet (a long batch must not let the rest expire)."""
+    if row_ids:
+        conn.execute(
+            """update sync.outbox set lease_until = now() + make_interval(secs => %s)
+               where id = any(%s) and state = 'in_flight'""",
+            (lease_seconds, list(row_ids)),
+        )
 
 
 def requeue(conn: psycopg.Connection, *, flow: str | None = None, row_id: int | None = None,

@@ -1,8 +1,9 @@
 """The delivery worker: claims due writes from the outbox, applies them through the writers, settles them.
 
-Each write is settled in one transaction with its attempt row and its audit row, so the bookkeeping never
-disagrees with itself. If the process dies after the target answered but before that transaction, the
-lease runs out, the write is claimed again, and the writer finds the record it already made.
+Writes to one target object and operation are delivered together (through the writer's batch API where it
+has one) and settled in one transaction with an attempt row and an audit row per write, so the bookkeeping
+never disagrees with itself. If the process dies after the target answered but before that transaction,
+the leases run out, the writes are claimed again, and the writer finds the records it already made.
 """
 
 from __future__ import annotations
@@ -71,7 +72,12 @@ class DeliveryWorker:
             ensure_schema(conn)
 
     def run_once(self) -> Counter[str]:
-        """Deliver what is due now, once; returns how many writes ended in each status."""
+        """Deliver what is due now, once; returns how many writes ended in each status.
+
+        The claimed writes are grouped by target, object and operation (so batch APIs can be used); each
+        group is settled in one transaction: one statement per kind of outcome for the outbox, one attempt
+        row and one audit row per write.
+        """
         tally: Counter[str] = Counter()
         with psycopg.connect(self.database_url) as conn:
             with conn.transaction():
@@ -79,13 +85,15 @@ class DeliveryWorker:
                     conn, self.cipher, limit=self.policy.batch_size, lease_seconds=self.policy.lease_seconds,
                     systems=tuple(self.writers),
                 )
-            for batch in _batches(rows):
+            for number, batch in enumerate(_batches(rows)):
+                if number:  # the groups before took time: the lease must cover this one from now
+                    with conn.transaction():
+                        outbox.extend_lease(conn, [row.id for row in batch], self.policy.lease_seconds)
                 started = outbox.utcnow()
                 clock = time.perf_counter()
                 results = self._attempt_all(batch)
                 share_ms = int((time.perf_counter() - clock) * 1000 / max(1, len(batch)))
-                for row, result in zip(batch, results, strict=True):
-                    tally[self._settle(conn, row, result, started, share_ms)] += 1
+                tally.update(self._settle(conn, batch, results, started, share_ms))
         return tally
 
     def run_until(self, stop: Callable[[], bool], idle_wait_seconds: float = 1.0) -> Counter[str]:
@@ -140,52 +148,58 @@ class DeliveryWorker:
                 results.append(RetryableError(f"{type(exc).__name__}: {exc}", code="unexpected"))
         return results
 
-    def _settle(self, conn: psycopg.Connection, row: outbox.OutboxRow, result: DeliveryOutcome | DeliveryError,
-                started: object, duration_ms: int) -> str:
-        """Record one write's result with its attempt and audit rows, in one transaction."""
-        write = row.write
-        with conn.transaction():
-            if isinstance(result, DeliveryOutcome):
-                status = "created" if result.created else "found"
-                outbox.mark_delivered(conn, row.id, result.target_id)
-                self._attempt(conn, row, started, duration_ms, status, None, None, result.target_id)
-                audit.record(
-                    conn, actor=self.name, action=f"{write.flow}:{write.operation}", result=status,
-                    target_system=write.target_system, target_object=write.target_object,
-                    target_id=result.target_id, idempotency_key=write.idempotency_key,
-                    payload_hash=write.payload_hash, detail={"attempt": row.attempts, "source_ref": write.source_ref},
-                )
-                return status
-            error = result
-            status = self._settle_failure(conn, row, error)
-            self._attempt(conn, row, started, duration_ms, status, error.code, str(error), None)
-            audit.record(
-                conn, actor=self.name, action=f"{write.flow}:{write.operation}", result=status,
-                target_system=write.target_system, target_object=write.target_object,
-                idempotency_key=write.idempotency_key, payload_hash=write.payload_hash,
-                detail={"attempt": row.attempts, "error_code": error.code, "error": str(error)[:500]},
-            )
-        if status in ("parked", "dead"):
-            self._alert(row, status, error)
-        return status
+    def _settle(self, conn: psycopg.Connection, batch: list[outbox.OutboxRow],
+                results: list[DeliveryOutcome | DeliveryError], started: object, duration_ms: int) -> Counter[str]:
+        """Record a batch's results with their attempt and audit rows, in one transaction."""
+        delivered: list[tuple[int, str]] = []
+        failures: list[outbox.Failure] = []
+        statuses: list[str] = []
+        with conn.transaction(), conn.pipeline():
+            for row, result in zip(batch, results, strict=True):
+                write = row.write
+                if isinstance(result, DeliveryOutcome):
+                    status = "created" if result.created else "found"
+                    delivered.append((row.id, result.target_id))
+                    self._attempt(conn, row, started, duration_ms, status, None, None, result.target_id)
+                    audit.record(
+                        conn, actor=self.name, action=f"{write.flow}:{write.operation}", result=status,
+                        target_system=write.target_system, target_object=write.target_object,
+                        target_id=result.target_id, idempotency_key=write.idempotency_key,
+                        payload_hash=write.payload_hash,
+                        detail={"attempt": row.attempts, "source_ref": write.source_ref},
+                    )
+                else:
+                    failure = self._failure(row, result)
+                    status = failure.state if failure.state != "pending" else _retry_status(result)
+                    failures.append(failure)
+                    self._attempt(conn, row, started, duration_ms, status, result.code, str(result), None)
+                    audit.record(
+                        conn, actor=self.name, action=f"{write.flow}:{write.operation}", result=status,
+                        target_system=write.target_system, target_object=write.target_object,
+                        idempotency_key=write.idempotency_key, payload_hash=write.payload_hash,
+                        detail={"attempt": row.attempts, "error_code": result.code, "error": str(result)[:500]},
+                    )
+                statuses.append(status)
+            outbox.mark_delivered_many(conn, delivered)
+            outbox.mark_failed_many(conn, failures)
+        for row, result, status in zip(batch, results, statuses, strict=True):
+            if status in ("parked", "dead") and isinstance(result, DeliveryError):
+                self._alert(row, status, result)
+        return Counter(statuses)
 
-    def _settle_failure(self, conn: psycopg.Connection, row: outbox.OutboxRow, error: DeliveryError) -> str:
+    def _failure(self, row: outbox.OutboxRow, error: DeliveryError) -> outbox.Failure:
+        """Park a refused write, bury one out of attempts, else make it due again after a backoff."""
         message = str(error)
         if isinstance(error, PermanentError):
-            outbox.mark_final(conn, row.id, state="parked", code=error.code, message=message)
-            return "parked"
+            return outbox.Failure(row.id, "parked", error.code, message)
         if row.attempts >= self.policy.max_attempts:
-            outbox.mark_final(conn, row.id, state="dead", code=error.code, message=message)
-            return "dead"
+            return outbox.Failure(row.id, "dead", error.code, message)
         delay = outbox.backoff_seconds(
             row.attempts, base=self.policy.backoff_base_seconds, cap=self.policy.backoff_cap_seconds, rng=self.rng
         )
         if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
             delay = max(delay, error.retry_after_seconds)
-        outbox.mark_retry(conn, row.id, delay_seconds=delay, code=error.code, message=message)
-        if isinstance(error, RateLimited):
-            return "rate_limited"
-        return "session_expired" if isinstance(error, SessionExpired) else "retry"
+        return outbox.Failure(row.id, "pending", error.code, message, delay)
 
     def _attempt(self, conn: psycopg.Connection, row: outbox.OutboxRow, started: object, duration_ms: int,
                  status: str, code: str | None, message: str | None, target_id: str | None) -> None:
@@ -212,6 +226,13 @@ class DeliveryWorker:
             ))
         except Exception:  # an alert channel outage must not stop deliveries
             logger.exception("could not send the %s alert for outbox row %s", kind, row.id)
+
+
+def _retry_status(error: DeliveryError) -> str:
+    """The attempt status of a write that will be tried again."""
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    return "session_expired" if isinstance(error, SessionExpired) else "retry"
 
 
 def _batches(rows: list[outbox.OutboxRow]) -> list[list[outbox.OutboxRow]]:

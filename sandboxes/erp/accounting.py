@@ -1,7 +1,12 @@
 """Odoo Invoicing's rules: invoice totals from lines, posting with sequence numbers, cancel/reset, payments.
 
 Payments settle immediately (as for a company whose bank journal has no outstanding-payments account),
-so a matched invoice goes straight to ``partial`` or ``paid``; ``in_payment`` is never produced.
+so a matched invoice goes straight to ``partial`` or ``paid``; ``in_payment`` is never produced. A payment
+settles the documents its direction can settle, as Odoo's reconciliation only matches opposite receivable
+(payable) items: money received from a customer settles customer invoices, money sent to a customer
+settles customer credit notes (a refund paid out). An invoice paid in full whose credit notes are paid out
+for its whole total is ``reversed``: the end state Odoo shows once the invoice is matched with its
+reversal and the receipt with the refund (the sandbox keeps no journal items to match them itself).
 """
 
 from __future__ import annotations
@@ -22,6 +27,15 @@ LOCKED_MOVE_FIELDS = {"invoice_line_ids", "partner_id", "currency_id", "invoice_
                       "reversed_entry_id"}
 """Fields a posted entry refuses to change until it is reset to draft (``ref`` and others stay editable)."""
 LOCKED_PAYMENT_FIELDS = {"amount", "partner_id", "currency_id", "invoice_ids", "payment_type", "date"}
+SETTLES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("customer", "inbound"): ("out_invoice",),
+    ("customer", "outbound"): ("out_refund",),
+    ("supplier", "outbound"): ("in_invoice",),
+    ("supplier", "inbound"): ("in_refund",),
+}
+"""Per (partner_type, payment_type): the entries a payment can be matched with (opposite receivable or
+payable items): a customer's receipt pays invoices, a payment sent to a customer pays credit notes."""
+REVERSAL_TYPES = {"out_invoice": "out_refund", "in_invoice": "in_refund"}
 
 
 def money(value: Any, digits: int) -> Decimal:
@@ -51,7 +65,8 @@ def currency_digits(env: Env, currency_id: int | None) -> int:
 def _moves(env: Env, ids: list[int]) -> list[dict[str, Any]]:
     return orm.read(env, MODELS["account.move"], ids,
                     ["name", "state", "move_type", "partner_id", "invoice_date", "invoice_date_due", "date",
-                     "currency_id", "amount_residual", "amount_total", "payment_reference", "ref"], load=None)
+                     "currency_id", "amount_residual", "amount_total", "payment_reference", "ref", "reversed_entry_id"],
+                    load=None)
 
 
 # ------------------------------------------------------------------------------------------------- totals
@@ -98,7 +113,7 @@ def settle_move(env: Env, move_id: int, state: str, total: Decimal, digits: int,
     if state != "posted":
         payment_state = "not_paid"
     elif residual == 0:
-        payment_state = "paid"
+        payment_state = "reversed" if total > 0 and _paid_out_reversals(env, move_id, digits) >= total else "paid"
     elif paid > 0:
         payment_state = "partial"
     else:
@@ -110,8 +125,27 @@ def settle_move(env: Env, move_id: int, state: str, total: Decimal, digits: int,
     orm.touch(env, MODELS["account.move"], [move_id], columns)
 
 
+def _paid_out_reversals(env: Env, move_id: int, digits: int) -> Decimal:
+    """The total of the posted credit notes reversing an invoice that were paid out in full (refunds made)."""
+    row = env.conn.execute("SELECT move_type FROM account_move WHERE id = ?", (move_id,)).fetchone()
+    if row is None or row[0] not in REVERSAL_TYPES:
+        return Decimal(0)
+    total = env.conn.execute(
+        "SELECT COALESCE(SUM(amount_total), 0) FROM account_move WHERE reversed_entry_id = ? AND state = 'posted' "
+        "AND move_type = ? AND payment_state IN ('paid', 'in_payment')", (move_id, REVERSAL_TYPES[row[0]]),
+    ).fetchone()
+    return money(total[0], digits)
+
+
 def _refresh_settlement(env: Env, move_ids: list[int]) -> None:
+    """Settle the entries, then the invoices that those of them which are credit notes reverse."""
+    reversed_ids: list[int] = []
     for move in _moves(env, move_ids):
+        digits = currency_digits(env, move["currency_id"])
+        settle_move(env, move["id"], move["state"], money(move["amount_total"], digits), digits)
+        if move["move_type"] in REVERSAL_TYPES.values() and move["reversed_entry_id"]:
+            reversed_ids.append(int(move["reversed_entry_id"]))
+    for move in _moves(env, list(dict.fromkeys(reversed_ids))):
         digits = currency_digits(env, move["currency_id"])
         settle_move(env, move["id"], move["state"], money(move["amount_total"], digits), digits)
 
@@ -267,7 +301,8 @@ def _before_payment_write(env: Env, model: Model, ids: list[int], vals: dict[str
 
 def payment_action_post(env: Env, model: Model, ids: list[int]) -> bool:
     """Post draft payments and reconcile each with its ``invoice_ids``, oldest due date first."""
-    for payment in orm.read(env, model, ids, ["state", "amount", "currency_id", "date"], load=None):
+    fields = ["state", "amount", "currency_id", "date", "payment_type", "partner_type"]
+    for payment in orm.read(env, model, ids, fields, load=None):
         if payment["state"] != "draft":
             raise UserError("Only a draft payment can be posted.")
         digits = currency_digits(env, payment["currency_id"])
@@ -277,9 +312,14 @@ def payment_action_post(env: Env, model: Model, ids: list[int]) -> bool:
         invoice_ids = [r[0] for r in env.conn.execute(
             "SELECT invoice_id FROM account_payment_invoice_rel WHERE payment_id = ?", (payment["id"],))]
         invoices = sorted(_moves(env, invoice_ids), key=lambda m: (m["invoice_date_due"] or "", m["id"]))
+        settles = SETTLES.get((payment["partner_type"], payment["payment_type"]), ())
         for invoice in invoices:
             if invoice["state"] != "posted":
                 raise UserError("You can only register payment for posted journal entries.")
+            if invoice["move_type"] not in settles:
+                raise UserError(f"A payment {'sent to' if payment['payment_type'] == 'outbound' else 'received from'}"
+                                f" a {payment['partner_type']} cannot be reconciled with {invoice['name']} "
+                                f"({invoice['move_type']}): the journal items are on the same side.")
             if invoice["currency_id"] != payment["currency_id"]:
                 raise UserError(f"The payment's currency differs from the currency of {invoice['name']}.")
             allocated = min(money(invoice["amount_residual"], digits), remaining)
@@ -292,6 +332,26 @@ def payment_action_post(env: Env, model: Model, ids: list[int]) -> bool:
         orm.touch(env, model, [payment["id"]], {"name": f"{prefix}/{next_number(env, prefix):05d}"})
         _refresh_payment_states(env, [payment["id"]])
         _refresh_settlement(env, invoice_ids)
+    return True
+
+
+def payment_action_draft(env: Env, model: Model, ids: list[int]) -> bool:
+    """Back to draft; as in Odoo this undoes the payment's reconciliation, so its invoices open again."""
+    for payment in orm.read(env, model, ids, ["state"], load=None):
+        if payment["state"] == "draft":
+            continue
+        invoice_ids = [r[0] for r in env.conn.execute(
+            "SELECT invoice_id FROM account_payment_invoice_rel WHERE payment_id = ?", (payment["id"],))]
+        env.conn.execute("UPDATE account_payment_invoice_rel SET amount = 0 WHERE payment_id = ?", (payment["id"],))
+        orm.touch(env, model, [payment["id"]], {"state": "draft"})
+        _refresh_settlement(env, invoice_ids)
+    return True
+
+
+def payment_action_cancel(env: Env, model: Model, ids: list[int]) -> bool:
+    """Cancel payments (a posted one is reset to draft first, which undoes its reconciliation)."""
+    payment_action_draft(env, model, ids)
+    orm.touch(env, model, ids, {"state": "canceled"})
     return True
 
 
@@ -321,12 +381,17 @@ def _prepare_register(env: Env, model: Model, vals: dict[str, Any]) -> None:
     if len({m["currency_id"] for m in moves}) > 1 or len({m["partner_id"] for m in moves}) > 1:
         raise UserError("The sandbox registers one payment per wizard: select invoices of one customer in one "
                         "currency.")
+    kinds = {kind for kind, types in SETTLES.items() for m in moves if m["move_type"] in types}
+    if len(kinds) != 1:
+        raise UserError("The sandbox registers one payment per wizard: select invoices, or credit notes, of one "
+                        "kind.")
+    ((partner_type, payment_type),) = kinds
     first = moves[0]
     vals.setdefault("amount", sum(m["amount_residual"] for m in moves))
     vals.setdefault("currency_id", first["currency_id"])
     vals.setdefault("payment_date", env.today())
     vals.setdefault("communication", " ".join(m["payment_reference"] or m["name"] for m in moves))
-    vals.update(partner_id=first["partner_id"], payment_type="inbound", partner_type="customer",
+    vals.update(partner_id=first["partner_id"], payment_type=payment_type, partner_type=partner_type,
                 line_ids=[(6, 0, move_ids)])
 
 

@@ -62,6 +62,7 @@ def _context_get(env: Env, model: Model, ids: list[int]) -> dict[str, Any]:
 
 
 _MOVE = frozenset({"account.move"})
+_PAYMENT = frozenset({"account.payment"})
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("search", (("domain", REQUIRED), ("offset", 0), ("limit", None), ("order", None)), True, "read",
            lambda env, model, ids, domain, offset=0, limit=None, order=None:
@@ -100,6 +101,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            models=frozenset({"account.move", "account.payment"}), doc="Post the entries or payments."),
     Method("button_draft", (), False, "write", accounting.button_draft, models=_MOVE, doc="Reset to draft."),
     Method("button_cancel", (), False, "write", accounting.button_cancel, models=_MOVE, doc="Cancel the entries."),
+    Method("action_draft", (), False, "write", accounting.payment_action_draft, models=_PAYMENT,
+           doc="Reset the payments to draft (undoes their reconciliation)."),
+    Method("action_cancel", (), False, "write", accounting.payment_action_cancel, models=_PAYMENT,
+           doc="Cancel the payments."),
     Method("action_create_payments", (), False, "write", accounting.action_create_payments,
            models=frozenset({"account.payment.register"}), doc="Create and reconcile the payments."),
     Method("context_get", (), True, "read", _context_get, models=frozenset({"res.users"}),

@@ -43,5 +43,18 @@ def test_status_is_failed_only_when_no_attempt_succeeded() -> None:
 def test_refund_and_dispute_win_over_paid_when_money_went_back_or_may_go_back() -> None:
     assert outcome([charge("succeeded", refunded="100")], Decimal("100")).status == "Refunded"
     assert outcome([charge("succeeded", disputed=True)], Decimal("100")).status == "Disputed"
-    partial_refund = outcome([charge("succeeded", refunded="30")], Decimal("100"))
-    assert partial_refund.status == "Partially Paid"
+    assert outcome([charge("succeeded", refunded="100"), charge("failed", minutes=3)], Decimal("100")).status == \
+        "Refunded"
+
+
+def test_partial_refund_keeps_the_invoice_paid_when_the_customer_owes_nothing() -> None:
+    """A partial refund is a credit note in the ERP (the invoice stays paid); Salesforce says the same."""
+    partial_refund = outcome([charge("succeeded", refunded="30", minutes=2)], Decimal("100"))
+    assert (partial_refund.status, partial_refund.amount_paid) == ("Paid", Decimal("70"))
+    assert partial_refund.paid_at == T0 + dt.timedelta(minutes=2)
+
+
+def test_refund_of_a_part_payment_leaves_it_partly_paid_when_the_invoice_was_never_paid_in_full() -> None:
+    attempts = [charge("succeeded", amount="60", refunded="10"), charge("failed", minutes=1)]
+    assert outcome(attempts, Decimal("100")).status == "Partially Paid"
+    assert outcome([charge("succeeded", amount="60", refunded="60")], Decimal("100")).status == "Refunded"

@@ -277,3 +277,43 @@ def test_writes_to_one_object_travel_in_one_batch_call_when_the_target_has_a_bat
     assert worker.run_once() == Counter({"created": 5, "parked": 1})
     assert target.batch_calls == [6] and target.refreshes == 1 and target.calls["k4"] == 2
     assert fetch(db, "select idempotency_key from sync.outbox where state = 'parked'") == [("k3",)]
+
+
+def test_writes_enqueued_together_keep_their_order_and_skip_keys_already_recorded(
+    db: str, cipher: FieldCipher
+) -> None:
+    enqueue(db, cipher, write("k2"))
+    with psycopg.connect(db) as conn:
+        new = outbox.enqueue_many(conn, cipher, [write("k1"), write("k2"), write("k3"), write("k1")])
+    assert new == {"k1", "k3"}
+    assert fetch(db, "select idempotency_key from sync.outbox order by id") == [("k2",), ("k1",), ("k3",)]
+    ((payload_enc,),) = fetch(db, "select payload_enc from sync.outbox where idempotency_key = 'k3'")
+    assert "ana@example.sg" not in str(payload_enc)
+
+
+def test_a_batch_with_every_kind_of_outcome_is_settled_row_by_row_in_one_transaction(
+    db: str, cipher: FieldCipher
+) -> None:
+    target = BatchTarget()
+    target.script["retry"] = [RetryableError("503", http_status=503)]
+    target.script["limited"] = [RateLimited("429", retry_after_seconds=90)]
+    target.script["refused"] = [PermanentError("Partner is required", code="ValidationError")]
+    target.records["found"] = "rec-0"  # delivered before, its bookkeeping lost
+    keys = ["created", "retry", "limited", "refused", "found"]
+    enqueue(db, cipher, *(write(k) for k in keys))
+    worker = make_worker(db, cipher, target)  # type: ignore[arg-type]
+    assert worker.run_once() == Counter({"created": 1, "retry": 1, "rate_limited": 1, "parked": 1, "found": 1})
+    assert target.batch_calls == [5]
+    rows = fetch(db, """select idempotency_key, state, last_error_code, target_id,
+                               next_attempt_at > now() + interval '80 seconds'
+                        from sync.outbox order by id""")
+    assert rows == [("created", "delivered", None, "rec-2", False), ("retry", "pending", "transient", None, False),
+                    ("limited", "pending", "rate_limited", None, True),
+                    ("refused", "parked", "ValidationError", None, False), ("found", "delivered", None, "rec-0", False)]
+    assert fetch(db, "select idempotency_key, status from sync.attempts order by id") == [
+        ("created", "created"), ("retry", "retry"), ("limited", "rate_limited"), ("refused", "parked"),
+        ("found", "found")]
+    assert fetch(db, "select idempotency_key, result from sync.audit_log order by id") == [
+        ("created", "created"), ("retry", "retry"), ("limited", "rate_limited"), ("refused", "parked"),
+        ("found", "found")]
+    assert fetch(db, "select kind from ops.alerts") == [("write-parked",)]

@@ -10,7 +10,8 @@ Payloads by ``(target_object, operation)``:
 
 - ``("res.partner", "create")`` (find-or-create): ``{"salesforce_account_id", "values": {...}}``; ``values``
   are ``res.partner`` fields, plus ``country_code`` (resolved to ``country_id``).
-- ``("res.partner", "update")``: ``{"salesforce_account_id", "values": {...}}`` (master data).
+- ``("res.partner", "update")``: ``{"partner_id"}`` or ``{"salesforce_account_id"}`` (the partner by its
+  external id), ``"values": {...}`` (master data: the changed fields only; ``country_code`` resolved).
 - ``("account.move", "post")`` (create-and-post a customer invoice): ``{"partner": <res.partner payload>}``
   or ``{"partner_id": int}``, ``"currency": "EUR"``, ``"invoice_date"``, ``"invoice_date_due"``,
   ``"invoice_origin"`` (the Opportunity Id), ``"payment_reference"?``, ``"lines": [{"product_code",
@@ -19,12 +20,17 @@ Payloads by ``(target_object, operation)``:
   (the invoice's own key), ``"invoice_date"?``, ``"lines"?`` (default: the reversed invoice's lines).
 - ``("account.payment", "register_payment")``: ``{"invoice_id": int}`` or ``{"invoice_ref": str}``,
   ``"payment_id"`` (the payments platform's id), ``"amount"`` (decimal string), ``"date"``.
+- ``("account.payment", "refund")``: ``{"invoice_id", "refund_id"`` (the payments platform's refund id),
+  ``"amount"`` (decimal string), ``"date"}``: a credit note reversing the invoice, paid out.
+- ``("account.payment", "chargeback")``: ``{"invoice_id", "payment_id"`` (the receipt's payments id),
+  ``"dispute_id", "amount"}``: a lost dispute; the receipt is cancelled and the invoice opens again.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -47,6 +53,9 @@ EXTERNAL_ID_MODULE = "revloop"
 ALL_RECORDS = {"active_test": False}
 """Archived partners still count when looking for an existing one (creating a twin would be worse)."""
 WRITE_TIMEOUT_SECONDS = 60.0
+MOVE_FIELDS = ["name", "state", "move_type", "partner_id", "currency_id", "amount_total", "amount_residual",
+               "payment_state", "invoice_origin", "ref"]
+"""What the writer reads of an ``account.move`` it made or found (its outcome's detail)."""
 _ODOOLIB_STATUS = re.compile(r"Unexpected status code (\d{3}): (.*)", re.S)
 
 
@@ -131,6 +140,8 @@ class ErpWriter:
             ("account.move", "create"): self._post_invoice,
             ("account.move", "credit_note"): self._credit_note,
             ("account.payment", "register_payment"): self._register_payment,
+            ("account.payment", "refund"): self._refund_payment,
+            ("account.payment", "chargeback"): self._chargeback,
         }.get((write.target_object, write.operation))
         if handler is None:
             raise PermanentError(f"ERP writer has no operation {write.operation} on {write.target_object}",
@@ -141,6 +152,14 @@ class ErpWriter:
             raise
         except Exception as exc:
             raise classify(exc) from exc
+
+    def deliver_many(self, writes: Sequence[IntendedWrite]) -> list[DeliveryOutcome | DeliveryError]:
+        """Deliver ``writes``; customer invoices in batches (one lookup, one ``create`` of a list, one
+        ``action_post`` of a list, one ``read`` per 200; see :mod:`revloop.sync.writers.erp_invoices`),
+        other operations one by one. One result per write, in order."""
+        from revloop.sync.writers.erp_invoices import deliver_many
+
+        return deliver_many(self, writes)
 
     # ---- res.partner ---------------------------------------------------------------------------------
 
@@ -176,20 +195,31 @@ class ErpWriter:
         return partner_id, True
 
     def _update_partner(self, write: IntendedWrite) -> DeliveryOutcome:
-        account_id = write.payload.get("salesforce_account_id")
-        partner_id = self._external_id_target(partner_external_name(str(account_id)), "res.partner")
-        if partner_id is None:
-            raise PermanentError(f"no ERP partner for Salesforce Account {account_id}", code="partner_not_found")
-        values = self._partner_values(write.payload.get("values") or {})
+        """Write master-data fields of a partner (by id, else by the Account's external id); writing the same
+        values twice is harmless, so a replay needs no lookup."""
+        payload = write.payload
+        if payload.get("partner_id"):
+            partner_id: int | None = int(payload["partner_id"])
+            if not self.call("res.partner", "search", domain=[["id", "=", partner_id]], limit=1, context=ALL_RECORDS):
+                raise PermanentError(f"ERP partner {partner_id} does not exist", code="partner_not_found")
+        else:
+            account_id = payload.get("salesforce_account_id")
+            partner_id = self._external_id_target(partner_external_name(str(account_id)), "res.partner")
+            if partner_id is None:
+                raise PermanentError(f"no ERP partner for Salesforce Account {account_id}", code="partner_not_found")
+        values = self._partner_values(payload.get("values") or {}, new=False)
+        if not values:
+            raise PermanentError("payload.values is empty: nothing to update", code="invalid_payload")
         self.call("res.partner", "write", ids=[partner_id], vals=values)
         return DeliveryOutcome(str(partner_id), False, {"fields": sorted(values)})
 
-    def _partner_values(self, values: dict[str, Any]) -> dict[str, Any]:
+    def _partner_values(self, values: dict[str, Any], *, new: bool = True) -> dict[str, Any]:
         values = dict(values)
         code = values.pop("country_code", None)
         if code:
             values["country_id"] = self._country_id(str(code))
-        values.setdefault("is_company", True)
+        if new:
+            values.setdefault("is_company", True)
         return values
 
     def _external_id_target(self, name: str, model: str) -> int | None:
@@ -226,12 +256,21 @@ class ErpWriter:
         existing = self._move_by_ref(key, "out_invoice")
         if existing is not None:
             return self._posted_outcome(existing, created=False)
+        move_id = _single_id(self.call("account.move", "create", vals_list=[self.invoice_values(write)]))
+        move = self._read_move(move_id)
+        return self._posted_outcome(move, created=True)
+
+    def invoice_values(self, write: IntendedWrite, partner_id: int | None = None) -> dict[str, Any]:
+        """The ``account.move`` values of an ``("account.move", "post")`` write (``ref`` = its key).
+
+        ``partner_id`` when the caller already resolved the payload's partner; else it is resolved here.
+        """
         payload = write.payload
-        if payload.get("partner_id"):
+        if partner_id is None and payload.get("partner_id"):
             partner_id = int(payload["partner_id"])
-        elif isinstance(payload.get("partner"), dict):
+        elif partner_id is None and isinstance(payload.get("partner"), dict):
             partner_id, _ = self.partner_for(payload["partner"])
-        else:
+        elif partner_id is None:
             raise PermanentError("payload.partner or payload.partner_id is required", code="invalid_payload")
         lines = payload.get("lines") or []
         if not lines:
@@ -245,13 +284,10 @@ class ErpWriter:
             "invoice_date_due": payload.get("invoice_date_due"),
             "invoice_origin": payload.get("invoice_origin"),
             "payment_reference": payload.get("payment_reference"),
-            "ref": key,
+            "ref": write.idempotency_key,
             "invoice_line_ids": [[0, 0, self._line_values(line)] for line in lines],
         }
-        move_id = _single_id(self.call("account.move", "create",
-                                       vals_list=[{k: v for k, v in values.items() if v is not None}]))
-        move = self._read_move(move_id)
-        return self._posted_outcome(move, created=True)
+        return {k: v for k, v in values.items() if v is not None}
 
     def _credit_note(self, write: IntendedWrite) -> DeliveryOutcome:
         """Create and post a credit note (``out_refund``) reversing an invoice, once (same lookup by ``ref``)."""
@@ -274,15 +310,23 @@ class ErpWriter:
         if payload.get("lines"):
             lines = [self._line_values(line) for line in payload["lines"]]
         else:
-            lines = [
-                {"product_id": _m2o(line["product_id"]), "name": line["name"], "quantity": line["quantity"],
-                 "price_unit": line["price_unit"], "discount": line["discount"], "tax_ids": [[6, 0, line["tax_ids"]]]}
-                for line in self.call("account.move.line", "search_read",
-                                      domain=[["move_id", "=", original["id"]]],
-                                      fields=["product_id", "name", "quantity", "price_unit", "discount", "tax_ids"],
-                                      order="sequence, id")
-            ]
-        date = payload.get("invoice_date")
+            lines = self._copied_lines(original["id"])
+        return self._posted_outcome(self._create_credit_note(original, key, payload.get("invoice_date"), lines),
+                                    created=True)
+
+    def _copied_lines(self, move_id: int) -> list[dict[str, Any]]:
+        """An entry's lines as values for another entry (a credit note reversing it in full)."""
+        return [
+            {"product_id": _m2o(line["product_id"]), "name": line["name"], "quantity": line["quantity"],
+             "price_unit": line["price_unit"], "discount": line["discount"], "tax_ids": [[6, 0, line["tax_ids"]]]}
+            for line in self.call("account.move.line", "search_read", domain=[["move_id", "=", move_id]],
+                                  fields=["product_id", "name", "quantity", "price_unit", "discount", "tax_ids"],
+                                  order="sequence, id")
+        ]
+
+    def _create_credit_note(self, original: dict[str, Any], key: str, date: str | None,
+                            lines: list[dict[str, Any]]) -> dict[str, Any]:
+        """Create (draft) a customer credit note reversing ``original``, ``ref`` = ``key``; returns it read."""
         values = {
             "move_type": "out_refund",
             "partner_id": _m2o(original["partner_id"]),
@@ -296,7 +340,7 @@ class ErpWriter:
         }
         move_id = _single_id(self.call("account.move", "create",
                                        vals_list=[{k: v for k, v in values.items() if v is not None}]))
-        return self._posted_outcome(self._read_move(move_id), created=True)
+        return self._read_move(move_id)
 
     def _move_by_ref(self, ref: str, move_type: str) -> dict[str, Any] | None:
         ids = self.call("account.move", "search",
@@ -309,9 +353,7 @@ class ErpWriter:
         return self._read_move(ids[0]) if ids else None
 
     def _read_move(self, move_id: int) -> dict[str, Any]:
-        rows = self.call("account.move", "read", ids=[move_id],
-                         fields=["name", "state", "move_type", "partner_id", "currency_id", "amount_total",
-                                 "amount_residual", "payment_state", "invoice_origin", "ref"])
+        rows = self.call("account.move", "read", ids=[move_id], fields=MOVE_FIELDS)
         if not rows:
             raise PermanentError(f"account.move {move_id} does not exist", code="MissingError")
         return dict(rows[0])
@@ -322,12 +364,7 @@ class ErpWriter:
             self.call("account.move", "action_post", ids=[move["id"]])
             move = self._read_move(move["id"])
             posted_now = True
-        return DeliveryOutcome(str(move["id"]), created, {
-            "name": move["name"], "state": move["state"], "move_type": move["move_type"],
-            "amount_total": move["amount_total"], "amount_residual": move["amount_residual"],
-            "payment_state": move["payment_state"], "currency": _m2o_name(move["currency_id"]),
-            "partner_id": _m2o(move["partner_id"]), "posted_now": posted_now,
-        })
+        return move_outcome(move, created=created, posted_now=posted_now)
 
     def _line_values(self, line: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {"quantity": line.get("quantity", 1), "price_unit": line["price_unit"]}
@@ -355,9 +392,7 @@ class ErpWriter:
         if not payment_ref:
             raise PermanentError("payload.payment_id (the payments platform's id) is required",
                                  code="invalid_payload")
-        found = self.call("account.payment", "search_read",
-                          domain=["|", ["memo", "=", payment_ref], ["payment_reference", "=", payment_ref]],
-                          fields=["state"], order="id", limit=1)
+        found = self._payments_with_reference(payment_ref)
         if found:
             return self._payment_outcome(found[0]["id"], found[0]["state"], created=False)
         invoice: dict[str, Any] | None
@@ -384,6 +419,106 @@ class ErpWriter:
         payment_id = _single_id(self.call("account.payment", "create",
                                           vals_list=[{k: v for k, v in values.items() if v is not None}]))
         return self._payment_outcome(payment_id, "draft", created=True)
+
+    def _payments_with_reference(self, reference: str, payment_type: str | None = None) -> list[dict[str, Any]]:
+        """The payments whose memo or payment reference is a payments-platform id, oldest first."""
+        domain: list[Any] = ["|", ["memo", "=", reference], ["payment_reference", "=", reference]]
+        if payment_type:
+            domain = [["payment_type", "=", payment_type], *domain]
+        return list(self.call("account.payment", "search_read", domain=domain,
+                              fields=["state", "amount", "payment_type"], order="id", limit=2))
+
+    def _refund_payment(self, write: IntendedWrite) -> DeliveryOutcome:
+        """Record a refund of a customer's payment once: a credit note reversing the invoice for the refunded
+        amount, and an outbound customer payment (the money sent back) that settles it.
+
+        The refund id is the outbound payment's ``memo`` and ``payment_reference``; the write's key is the
+        credit note's ``ref``. Both are looked up before they are created, so a crash between the two calls
+        is closed by the next delivery (the credit note is found, the payment made). A refund of the
+        invoice's whole total copies its lines, so taxes reverse exactly; a partial one is one line for the
+        amount. The invoice stays ``paid`` after a partial refund and becomes ``reversed`` once its credit
+        notes are paid out for its whole total.
+        """
+        payload = write.payload
+        refund_ref = str(payload.get("refund_id") or "")
+        if not refund_ref or not payload.get("invoice_id") or payload.get("amount") is None:
+            raise PermanentError("a refund needs payload.invoice_id, payload.refund_id and payload.amount",
+                                 code="invalid_payload")
+        found = self._payments_with_reference(refund_ref, "outbound")
+        if found:
+            return self._refund_outcome(found[0]["id"], found[0]["state"], created=False)
+        invoice = self._read_move(int(payload["invoice_id"]))
+        if invoice["state"] != "posted" or invoice["move_type"] != "out_invoice":
+            raise PermanentError(f"account.move {invoice['id']} is a {invoice['state']} {invoice['move_type']}: "
+                                 "refunds reverse posted customer invoices", code="invoice_not_posted")
+        amount = str(payload["amount"])
+        credit = self._move_by_ref(write.idempotency_key, "out_refund")
+        if credit is None:
+            whole = float(amount) == float(invoice["amount_total"])
+            lines = self._copied_lines(invoice["id"]) if whole else [
+                {"name": f"Refund {refund_ref}", "quantity": 1, "price_unit": float(amount)}]
+            credit = self._create_credit_note(invoice, write.idempotency_key, payload.get("date"), lines)
+        if credit["state"] == "draft":
+            self.call("account.move", "action_post", ids=[credit["id"]])
+        values = {
+            "payment_type": "outbound",
+            "partner_type": "customer",
+            "partner_id": _m2o(invoice["partner_id"]),
+            "amount": amount,
+            "currency_id": _m2o(invoice["currency_id"]),
+            "date": payload.get("date"),
+            "memo": refund_ref,
+            "payment_reference": refund_ref,
+            "invoice_ids": [[6, 0, [credit["id"]]]],
+        }
+        payment_id = _single_id(self.call("account.payment", "create",
+                                          vals_list=[{k: v for k, v in values.items() if v is not None}]))
+        return self._refund_outcome(payment_id, "draft", created=True)
+
+    def _refund_outcome(self, payment_id: int, state: str, *, created: bool) -> DeliveryOutcome:
+        outcome = self._payment_outcome(payment_id, state, created=created)
+        credit_notes = self.call("account.move", "read", ids=[int(i) for i in outcome.detail["invoices"]],
+                                 fields=["name", "reversed_entry_id"]) if outcome.detail["invoices"] else []
+        reversed_ids = [_m2o(c["reversed_entry_id"]) for c in credit_notes if c.get("reversed_entry_id")]
+        invoices = self.call("account.move", "read", ids=reversed_ids, fields=["payment_state"]) if reversed_ids else []
+        return DeliveryOutcome(outcome.target_id, created, {
+            **outcome.detail, "credit_notes": [c["name"] for c in credit_notes],
+            "reversed_invoices": {str(i["id"]): i["payment_state"] for i in invoices},
+        })
+
+    def _chargeback(self, write: IntendedWrite) -> DeliveryOutcome:
+        """Take back a receipt the customer's bank reversed (a lost dispute), once.
+
+        The receipt (found by the payments platform's id, as :meth:`_register_payment` recorded it) is
+        cancelled, which in Odoo first resets it to draft and so undoes its reconciliation: the invoice is
+        open again for finance to chase or write off. One call; a receipt found cancelled means an earlier
+        delivery did it. A dispute for less than the receipt is parked: taking back part of a receipt is a
+        person's decision.
+        """
+        payload = write.payload
+        receipt_ref = str(payload.get("payment_id") or "")
+        if not receipt_ref or payload.get("amount") is None:
+            raise PermanentError("a chargeback needs payload.payment_id and payload.amount", code="invalid_payload")
+        found = self._payments_with_reference(receipt_ref, "inbound")
+        if not found:
+            raise PermanentError(f"no ERP receipt with reference {receipt_ref!r} to take back",
+                                 code="payment_not_found")
+        receipt = found[0]
+        created = receipt["state"] != "canceled"
+        if created:
+            if float(str(payload["amount"])) < float(receipt["amount"]):
+                raise PermanentError(f"dispute {payload.get('dispute_id')} takes back {payload['amount']} of a "
+                                     f"{receipt['amount']} receipt: resolve by hand", code="partial_chargeback")
+            invoice_ids = self.call("account.payment", "read", ids=[receipt["id"]],
+                                    fields=["reconciled_invoice_ids"])[0]["reconciled_invoice_ids"]
+            self.call("account.payment", "action_cancel", ids=[receipt["id"]])
+        else:
+            invoice_ids = [int(payload["invoice_id"])] if payload.get("invoice_id") else []
+        invoices = self.call("account.move", "read", ids=invoice_ids, fields=["payment_state"]) if invoice_ids else []
+        return DeliveryOutcome(str(receipt["id"]), created, {
+            "state": "canceled", "dispute_id": payload.get("dispute_id"),
+            "invoices": {str(i["id"]): i["payment_state"] for i in invoices},
+        })
 
     def _payment_outcome(self, payment_id: int, state: str, *, created: bool) -> DeliveryOutcome:
         if state == "draft":
@@ -428,6 +563,16 @@ class ErpWriter:
                                  code="unknown_product" if not ids else "ambiguous_product")
         self._product_ids[default_code] = int(ids[0])
         return self._product_ids[default_code]
+
+
+def move_outcome(move: dict[str, Any], *, created: bool, posted_now: bool) -> DeliveryOutcome:
+    """The outcome of an invoice or credit note write, from the entry read with :data:`MOVE_FIELDS`."""
+    return DeliveryOutcome(str(move["id"]), created, {
+        "name": move["name"], "state": move["state"], "move_type": move["move_type"],
+        "amount_total": move["amount_total"], "amount_residual": move["amount_residual"],
+        "payment_state": move["payment_state"], "currency": _m2o_name(move["currency_id"]),
+        "partner_id": _m2o(move["partner_id"]), "posted_now": posted_now,
+    })
 
 
 def _partner_xml_id(payload: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@ Payloads by ``(target_object, operation)``:
 
 - ``("customer", "create")`` (find-or-create): ``{"salesforce_account_id", "erp_partner_id"?, "name"?,
   "email"?, "address"?: {line1, city, postal_code, country}, "metadata"?: {...}}``.
+- ``("customer", "update")``: ``{"customer_id", "fields": {"name"?, "email"?, "phone"?, "address"?}}``
+  (master data: the changed fields only; an address is sent whole, as Stripe replaces it).
 - ``("invoice", "create")``: ``{"customer": <customer payload>}`` or ``{"customer_id": "cus_..."}``,
   ``"currency": "eur"``, ``"items": [{"description", "amount": "1234.50"}]`` (major units, as decimal
   strings), ``"metadata": {"salesforce_opportunity_id", "erp_invoice_id", "erp_invoice_number"}``,
@@ -15,6 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -37,6 +43,14 @@ ZERO_DECIMAL_CURRENCIES = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "
                                      "vnd", "vuv", "xaf", "xof", "xpf"})
 THREE_DECIMAL_CURRENCIES = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+IDEMPOTENCY_REPLAY_SECONDS = 23 * 3600
+"""Stripe keeps an idempotency key at least 24 hours: a call repeated within this (an hour of margin) is
+answered from its store, so lookups need only look further back."""
+CONCURRENCY = 8
+"""Writes in flight at once in :meth:`PaymentsWriter.deliver_many` (Stripe has no batch API; its rate
+limit is 100 requests/s in live mode, 25 in test mode, and each write is three to six requests)."""
+CUSTOMER_MASTER_FIELDS = ("name", "email", "phone", "address")
+"""The customer fields a master-data update may set (metadata and the rest are never touched)."""
 
 
 def currency_exponent(currency: str) -> int:
@@ -129,11 +143,57 @@ class PaymentsWriter:
 
     system = "payments"
 
-    def __init__(self, settings: PaymentsSettings, *, client: stripe.StripeClient | None = None) -> None:
+    def __init__(self, settings: PaymentsSettings, *, client: stripe.StripeClient | None = None,
+                 concurrency: int = CONCURRENCY) -> None:
         self.settings = settings
         # No SDK retries: the delivery worker owns the policy (backoff by error class, Retry-After waits),
         # and every call carries an Idempotency-Key, so the worker's retries are safe.
         self.client = client or payments_connector.connect(settings, max_network_retries=0)
+        self.concurrency = max(1, concurrency)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def deliver_many(self, writes: Sequence[IntendedWrite]) -> list[DeliveryOutcome | DeliveryError]:
+        """Deliver ``writes`` with up to :data:`CONCURRENCY` in flight (Stripe has no batch API).
+
+        Writes for one Salesforce Account run one after another in their order (its customer write before
+        its invoices), so two writes never look for, or create, one customer at the same moment; Accounts
+        run side by side. When Stripe answers 429, that write carries the error (the worker waits
+        ``Retry-After`` before retrying it) and no other write of the batch starts before that wait is over.
+        One result per write, in order.
+        """
+        lanes: dict[str, list[int]] = {}
+        for index, write in enumerate(writes):
+            lanes.setdefault(_account_of(write), []).append(index)
+        results: list[DeliveryOutcome | DeliveryError | None] = [None] * len(writes)
+        pause = _Pause()
+
+        def run_lane(indexes: list[int]) -> None:
+            for index in indexes:
+                pause.wait()
+                try:
+                    results[index] = self.deliver(writes[index])
+                except DeliveryError as error:
+                    results[index] = error
+                    if isinstance(error, RateLimited):
+                        pause.until(time.monotonic() + (error.retry_after_seconds or 1.0))
+                except Exception as exc:  # a bug must not lose the lane's other results: transient, reason kept
+                    logger.exception("unexpected error delivering %s", writes[index].idempotency_key)
+                    results[index] = RetryableError(f"{type(exc).__name__}: {exc}", code="unexpected")
+
+        if len(lanes) == 1 or self.concurrency == 1:
+            for indexes in lanes.values():
+                run_lane(indexes)
+        else:
+            if self._pool is None:  # kept: the SDK holds one HTTP session per thread
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="payments-writer")
+            for future in [self._pool.submit(run_lane, indexes) for indexes in lanes.values()]:
+                future.result()
+        return [result for result in results if result is not None]
 
     def refresh_credentials(self) -> None:
         """Secret keys have no session; rebuild the client (picks up a key rolled in the settings)."""
@@ -144,6 +204,7 @@ class PaymentsWriter:
         handler = {
             ("customer", "create"): self._find_or_create_customer,
             ("customer", "upsert"): self._find_or_create_customer,
+            ("customer", "update"): self._update_customer,
             ("invoice", "create"): self._create_invoice,
         }.get((write.target_object, write.operation))
         if handler is None:
@@ -194,6 +255,20 @@ class PaymentsWriter:
         )
         return customer, not _replayed(customer)
 
+    def _update_customer(self, write: IntendedWrite) -> DeliveryOutcome:
+        """Update a customer's master data under ``<key>:update`` (a replay answers the first update; setting
+        the same values again is harmless beyond Stripe's 24 hours)."""
+        customer_id = write.payload.get("customer_id")
+        fields = write.payload.get("fields")
+        params: Any = {k: v for k, v in (fields or {}).items() if k in CUSTOMER_MASTER_FIELDS}
+        if not customer_id or not params:
+            raise PermanentError("a customer update needs payload.customer_id and payload.fields (name, email, "
+                                 "phone, address)", code="invalid_payload")
+        customer = self.client.v1.customers.update(
+            str(customer_id), params=params, options={"idempotency_key": idempotency_key(write.idempotency_key,
+                                                                                          "update")})
+        return DeliveryOutcome(customer.id, False, {"fields": sorted(params)})
+
     # ---- invoices ------------------------------------------------------------------------------------
 
     def _create_invoice(self, write: IntendedWrite) -> DeliveryOutcome:
@@ -243,8 +318,9 @@ class PaymentsWriter:
                 invoice = self.client.v1.invoices.retrieve(invoice.id)
 
         if invoice.status == "draft":
-            present = {(line.to_dict().get("metadata") or {}).get("revloop_item_key") for line in
-                       self.client.v1.invoices.line_items.list(invoice.id, params={"limit": 100}).auto_paging_iter()}
+            present = set() if created else {  # a draft this call made has no items yet
+                (line.to_dict().get("metadata") or {}).get("revloop_item_key") for line in
+                self.client.v1.invoices.line_items.list(invoice.id, params={"limit": 100}).auto_paging_iter()}
             for n, (item, amount) in enumerate(zip(items, amounts, strict=True)):
                 item_key = idempotency_key(key, f"item:{n}")
                 if item_key in present:
@@ -268,11 +344,45 @@ class PaymentsWriter:
         })
 
     def _invoice_by_key(self, customer_id: str, key: str) -> Any | None:
-        """The customer's invoice created for ``key``, unless voided (a void one is replaced, not reused)."""
-        for invoice in self.client.v1.invoices.list(params={"customer": customer_id, "limit": 100}).auto_paging_iter():
+        """The customer's invoice created for ``key`` longer ago than Stripe surely keeps idempotency keys,
+        unless voided (a void one is replaced, not reused).
+
+        A younger invoice needs no lookup: creating it again under ``<key>:invoice`` replays it. Listing only
+        the older ones keeps the lookup's cost to a customer's history before today, instead of growing with
+        every invoice made today (10,000 deals won at once put dozens of new invoices on each customer).
+        """
+        older = int(time.time() - IDEMPOTENCY_REPLAY_SECONDS)
+        listed = self.client.v1.invoices.list(params={"customer": customer_id, "limit": 100, "created": {"lt": older}})
+        for invoice in listed.auto_paging_iter():
             if (invoice.to_dict().get("metadata") or {}).get("revloop_key") == key and invoice.status != "void":
                 return invoice
         return None
+
+
+class _Pause:
+    """A moment before which no new write starts (set by a 429's ``Retry-After``), shared by the lanes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def until(self, moment: float) -> None:
+        with self._lock:
+            self._until = max(self._until, moment)
+
+    def wait(self) -> None:
+        with self._lock:
+            delay = self._until - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _account_of(write: IntendedWrite) -> str:
+    """The Salesforce Account a write belongs to (its lane), else its own key."""
+    payload = write.payload
+    customer: dict[str, Any] = payload["customer"] if isinstance(payload.get("customer"), dict) else payload
+    account = customer.get("salesforce_account_id") or payload.get("customer_id")
+    return str(account) if account else write.idempotency_key
 
 
 def _quoted(value: str) -> str:

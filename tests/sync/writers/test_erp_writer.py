@@ -101,6 +101,29 @@ def test_partner_update_writes_master_data_when_the_partner_exists(erp_writer: E
     assert erp_reader.get_model("res.partner").read([int(created.target_id)], ["city"])["city"] == "Jurong"
 
 
+def test_partner_update_by_id_writes_only_the_changed_fields_when_the_partner_was_not_created_by_us(
+    erp_writer: ErpWriter, erp_reader: Any
+) -> None:
+    partner_id = erp_writer.call("res.partner", "create", vals_list=[{"name": "Hand Made Pte Ltd", "city": "Tuas",
+                                                                      "is_company": False}])[0]
+    update = write("erp", "res.partner", "update", unique("master"),
+                   {"partner_id": partner_id, "values": {"street": "8 Marina View", "country_code": "SG"}})
+    first = erp_writer.deliver(update)
+    again = erp_writer.deliver(update)
+    partner = erp_reader.get_model("res.partner").read([partner_id], ["street", "city", "country_id", "is_company"])
+    assert (first.target_id, first.created, again.target_id) == (str(partner_id), False, str(partner_id))
+    assert first.detail == {"fields": ["country_id", "street"]}
+    assert (partner["street"], partner["city"], partner["country_id"][1]) == ("8 Marina View", "Tuas", "Singapore")
+    assert partner["is_company"] is False  # an update never turns a person into a company
+
+
+def test_partner_update_is_parked_when_the_partner_is_gone(erp_writer: ErpWriter) -> None:
+    with pytest.raises(PermanentError) as caught:
+        erp_writer.deliver(write("erp", "res.partner", "update", unique("master"),
+                                 {"partner_id": 999_999_999, "values": {"city": "Nowhere"}}))
+    assert caught.value.code == "partner_not_found"
+
+
 # ---- account.move ------------------------------------------------------------------------------------
 
 
@@ -226,6 +249,102 @@ def test_payment_left_in_draft_is_posted_not_duplicated_when_a_crash_came_before
     assert (outcome.created, outcome.target_id) == (False, str(draft_id))
     assert outcome.detail["invoices"] == {invoice.target_id: "paid"}
     assert erp_reader.get_model("account.payment").search_count([("memo", "=", payment_id)]) == 1
+
+
+def paid_invoice(writer: ErpWriter) -> tuple[str, Any, str]:
+    """A posted invoice paid in full by a receipt; returns its key, its outcome and the receipt's reference."""
+    invoice_key = unique("won")
+    invoice = writer.deliver(invoice_write(account_id(), invoice_key))
+    receipt = unique("pi_test")
+    writer.deliver(payment_write(invoice_key, receipt, invoice.detail["amount_total"]))
+    return invoice_key, invoice, receipt
+
+
+def refund_write(invoice: Any, refund_id: str, amount: float) -> Any:
+    return write("erp", "account.payment", "refund", f"erp-refund:{refund_id}",
+                 {"invoice_id": int(invoice.target_id), "refund_id": refund_id, "amount": str(amount),
+                  "date": "2026-03-12"}, flow="payment_outcome")
+
+
+def test_full_refund_is_a_credit_note_paid_out_once_and_reverses_the_invoice_when_delivered_twice(
+    erp_writer: ErpWriter, erp_reader: Any
+) -> None:
+    _, invoice, _ = paid_invoice(erp_writer)
+    refund = refund_write(invoice, unique("re_test"), invoice.detail["amount_total"])
+
+    first = erp_writer.deliver(refund)
+    again = erp_writer.deliver(refund)
+
+    assert first.created is True and (again.created, again.target_id) == (False, first.target_id)
+    assert first.detail["reversed_invoices"] == {invoice.target_id: "reversed"}
+    (note,) = moves_with_ref(erp_reader, refund.idempotency_key)
+    assert (note["move_type"], note["state"], note["payment_state"]) == ("out_refund", "posted", "paid")
+    assert note["reversed_entry_id"][0] == int(invoice.target_id)
+    assert note["amount_total"] == invoice.detail["amount_total"]
+    sent = erp_reader.get_model("account.payment").search_read(
+        [("memo", "=", refund.payload["refund_id"])], ["payment_type", "partner_type", "amount", "invoice_ids"])
+    assert [(p["payment_type"], p["partner_type"], p["invoice_ids"]) for p in sent] == [
+        ("outbound", "customer", [note["id"]])]
+
+
+def test_partial_refund_leaves_the_invoice_paid_and_pays_out_its_credit_note_when_delivered(
+    erp_writer: ErpWriter, erp_reader: Any
+) -> None:
+    _, invoice, _ = paid_invoice(erp_writer)
+    refund = refund_write(invoice, unique("re_test"), 120.25)
+
+    outcome = erp_writer.deliver(refund)
+
+    assert outcome.detail["reversed_invoices"] == {invoice.target_id: "paid"}
+    (note,) = moves_with_ref(erp_reader, refund.idempotency_key)
+    assert (note["amount_total"], note["payment_state"]) == (120.25, "paid")
+
+
+def test_refund_pays_out_the_credit_note_left_unpaid_when_a_crash_came_after_the_credit_note(
+    erp_settings: ErpSettings, erp_reader: Any
+) -> None:
+    writer = ErpWriter(erp_settings)
+    _, invoice, _ = paid_invoice(writer)
+    refund = refund_write(invoice, unique("re_test"), invoice.detail["amount_total"])
+    left = writer.deliver(write("erp", "account.move", "credit_note", refund.idempotency_key,
+                                {"reversed_entry_id": int(invoice.target_id)}))  # the same ref, no payment yet
+
+    outcome = ErpWriter(erp_settings).deliver(refund)
+
+    assert outcome.created is True
+    assert [n["id"] for n in moves_with_ref(erp_reader, refund.idempotency_key)] == [int(left.target_id)]
+    assert outcome.detail["invoices"] == {left.target_id: "paid"}
+    assert outcome.detail["reversed_invoices"] == {invoice.target_id: "reversed"}
+
+
+def test_chargeback_cancels_the_receipt_once_and_reopens_the_invoice_when_delivered_twice(
+    erp_writer: ErpWriter, erp_reader: Any
+) -> None:
+    _, invoice, receipt = paid_invoice(erp_writer)
+    chargeback = write("erp", "account.payment", "chargeback", f"erp-chargeback:{unique('dp_test')}",
+                       {"invoice_id": int(invoice.target_id), "payment_id": receipt, "dispute_id": "dp_test",
+                        "amount": str(invoice.detail["amount_total"])}, flow="payment_outcome")
+
+    first = erp_writer.deliver(chargeback)
+    again = erp_writer.deliver(chargeback)
+
+    assert first.created is True and (again.created, again.target_id) == (False, first.target_id)
+    assert first.detail["invoices"] == {invoice.target_id: "not_paid"}
+    (stored,) = erp_reader.get_model("account.payment").search_read([("memo", "=", receipt)], ["state"])
+    assert stored["state"] == "canceled"
+
+
+def test_partial_chargeback_is_parked_when_the_dispute_takes_back_less_than_the_receipt(
+    erp_writer: ErpWriter, erp_reader: Any
+) -> None:
+    _, invoice, receipt = paid_invoice(erp_writer)
+    with pytest.raises(PermanentError) as caught:
+        erp_writer.deliver(write("erp", "account.payment", "chargeback", f"erp-chargeback:{unique('dp_test')}",
+                                 {"invoice_id": int(invoice.target_id), "payment_id": receipt, "dispute_id": "dp_x",
+                                  "amount": "1.00"}))
+    assert caught.value.code == "partial_chargeback"
+    assert erp_reader.get_model("account.move").read([int(invoice.target_id)], ["payment_state"])[
+        "payment_state"] == "paid"
 
 
 # ---- error classes ------------------------------------------------------------------------------------

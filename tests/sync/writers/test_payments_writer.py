@@ -74,6 +74,35 @@ def test_customer_is_created_with_its_cross_references_and_found_again_when_deli
                                          "revloop_key": f"customer:{account}"}
 
 
+def test_customer_update_sets_master_data_once_and_keeps_the_metadata_when_delivered_twice(
+    payments_writer: PaymentsWriter, stripe_client: stripe.StripeClient
+) -> None:
+    account = unique("001CUS")
+    customer = payments_writer.deliver(write("payments", "customer", "create", f"customer:{account}",
+                                             customer_payload(account)))
+    address = {"line1": "8 Marina View", "city": "Singapore", "postal_code": "018960", "country": "SG"}
+    update = write("payments", "customer", "update", unique("master"), {
+        "customer_id": customer.target_id, "fields": {"email": "ar@example.com", "address": address}})
+
+    first = payments_writer.deliver(update)
+    again = payments_writer.deliver(update)
+
+    stored = stripe_client.v1.customers.retrieve(customer.target_id).to_dict()
+    assert (first.target_id, first.created, again.target_id) == (customer.target_id, False, customer.target_id)
+    assert first.detail == {"fields": ["address", "email"]}
+    assert stored["email"] == "ar@example.com"
+    assert {k: stored["address"][k] for k in address} == address
+    assert stored["name"] == f"Customer {account}"
+    assert stored["metadata"]["salesforce_account_id"] == account
+
+
+def test_customer_update_is_parked_when_the_customer_does_not_exist(payments_writer: PaymentsWriter) -> None:
+    with pytest.raises(PermanentError) as caught:
+        payments_writer.deliver(write("payments", "customer", "update", unique("master"),
+                                      {"customer_id": "cus_missing000000", "fields": {"name": "Nobody"}}))
+    assert caught.value.http_status == 404
+
+
 def test_invoice_is_created_finalized_and_carries_its_cross_references_when_an_erp_invoice_is_posted(
     payments_writer: PaymentsWriter, stripe_client: stripe.StripeClient
 ) -> None:
