@@ -1401,6 +1401,13 @@ def iter_companies(seed: int, scale: str, today: dt.date) -> Iterator[Company]:
         yield _CompanyBuilder(book, index).build()
 
 
+def awaits_payment(invoice: Invoice) -> bool:
+    """A payments invoice finalized (open or uncollectible) with no payment attempt: it holds the payment
+    intent Stripe creates at finalization, waiting for a payment method."""
+    return (invoice.stripe_invoice_id is not None and invoice.stripe_status in ("open", "uncollectible")
+            and not invoice.payments and invoice.amount_total > 0)
+
+
 def count_objects(seed: int, scale: str, today: dt.date) -> dict[str, int]:
     """Walk the stream and count the records each sandbox holds, per ``<system>.<object>``.
 
@@ -1439,6 +1446,8 @@ def count_objects(seed: int, scale: str, today: dt.date) -> dict[str, int]:
             counts["payments.invoice_items"] += len(deal.lines) if invoice.stripe_invoice_id else 0
             counts["payments.refunds"] += sum(p.stripe_refund_id is not None for p in invoice.payments)
             attempts.extend(invoice.payments)
+            # an invoice finalized and never attempted still has the payment intent finalization created
+            counts["payments.payment_intents"] += awaits_payment(invoice)
         counts["payments.payment_intents"] += len(attempts)
         counts["payments.charges"] += len(attempts)
         counts["payments.balance_transactions"] += sum(

@@ -175,6 +175,8 @@ class Seeder:
             self.event("invoice.finalized", inv, finalized)
             for payment in source.payments:
                 self.seed_payment(cus, payment, inv, metadata)
+            if not source.payments and status in ("open", "uncollectible") and inv["amount_due"] > 0:
+                self.seed_open_intent(cus, inv, finalized)
             if status == "paid" and inv["status"] != "paid":
                 paid_at = ts(source.paid_at) if source.paid_at else finalized
                 charging.mark_invoice_paid(inv, paid_at, inv["amount_remaining"], None)
@@ -191,6 +193,18 @@ class Seeder:
                 inv["status_transitions"] = {**inv["status_transitions"], "marked_uncollectible_at": at}
                 self.event("invoice.marked_uncollectible", inv, at)
         self.add(inv, customer=cus["id"], tag=inv["status"])
+
+    def seed_open_intent(self, cus: dict[str, Any], inv: dict[str, Any], finalized: int) -> None:
+        """The payment intent Stripe creates when it finalizes an invoice, waiting for a payment method, so
+        the invoice can be paid (``POST /v1/invoices/{id}/pay``) like one finalized through the API."""
+        intent = objects.payment_intent(book.stripe_id("pi", inv["id"], "open"), finalized, inv["amount_due"],
+                                        inv["currency"], customer_id=cus["id"], invoice_id=inv["id"],
+                                        description=f"Invoice {inv['number']}")
+        self.add(intent, customer=cus["id"], tag=intent["status"])
+        self.event("payment_intent.created", intent, finalized)
+        inv["payment_intent"] = intent["id"]
+        entry = objects.invoice_payment(inv, intent["id"], finalized)
+        inv["payments"] = {**inv["payments"], "data": [entry], "total_count": 1}
 
     def _items(self, cus: dict[str, Any], deal: book.Deal, source: book.Invoice, inv: dict[str, Any],
                created: int) -> Iterator[dict[str, Any]]:

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries (endpoint_id, id);
+CREATE INDEX IF NOT EXISTS deliveries_pending_by_endpoint ON deliveries (endpoint_id) WHERE state = 'pending';
 CREATE TABLE IF NOT EXISTS settlements (
     payment_intent TEXT PRIMARY KEY,
     settles_at REAL NOT NULL,
