@@ -36,6 +36,9 @@ class LoadContext:
     full_refresh: bool
     notes: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Facts a source reports for the summary (the API used, deletions found, schema changes...)."""
+    events_overlap_seconds: float | None = None
+    """How far before its cursor an events feed is re-read (None: the source's own default). The warm sync
+    loop's hot cycles use a short window; its full cycles and every other load keep the default."""
 
 
 @dataclasses.dataclass
@@ -75,6 +78,7 @@ def run_load(
     full_refresh: bool = False,
     pipelines_dir: Path | None = None,
     progress: Any = None,
+    events_overlap_seconds: float | None = None,
 ) -> LoadSummary:
     """Load ``system`` into ``raw_<system>``; raises ``PipelineBusy`` when the same load already runs.
 
@@ -90,7 +94,7 @@ def run_load(
         context = LoadContext(
             system=system, settings=settings, database_url=database_url,
             protector=PiiProtector(system, cipher, MatchHasher(keyring)), quarantine=quarantine,
-            full_refresh=full_refresh,
+            full_refresh=full_refresh, events_overlap_seconds=events_overlap_seconds,
         )
         pipeline = make_pipeline(
             f"revloop_{system}", dataset, database_url, pipelines_dir or settings.home / "dlt" / system, progress

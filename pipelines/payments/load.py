@@ -61,6 +61,8 @@ class PaymentsLoad:
                 "REVLOOP_PAYMENTS_READER_KEY is not set: ingestion reads with a restricted read-only key"
             )
         self.context = context
+        self.overlap_seconds = (EVENT_OVERLAP_SECONDS if context.events_overlap_seconds is None
+                                else context.events_overlap_seconds)
         self.reader = StripeReader(connect(settings, reader=True))
         self.warehouse = Warehouse(context.database_url, dataset_for(SYSTEM), SYSTEM)
         self.extracted_at = dt.datetime.now(dt.UTC)
@@ -108,7 +110,7 @@ class PaymentsLoad:
             plan = Plan("incremental", int(cursor))
         notes["mode"] = plan.mode
         if plan.previous_cursor is not None and plan.mode == "incremental":
-            since = plan.previous_cursor - EVENT_OVERLAP_SECONDS
+            since = plan.previous_cursor - self.overlap_seconds
             events = [e for page in self.reader.pages("/v1/events", {"created": {"gte": since}}) for e in page.records]
             plan.changes = changes_from_feed(events, self._event_sourced_tables(), REFETCH_PARENT_EVENTS)
             notes["events_read"] = len(plan.changes.events)
@@ -133,7 +135,7 @@ class PaymentsLoad:
         if plan.mode == "incremental" and OBJECTS[table]["events"]:
             yield from self._changed(table, plan)
         elif plan.mode == "incremental":
-            since = (plan.previous_cursor or 0) - EVENT_OVERLAP_SECONDS
+            since = (plan.previous_cursor or 0) - self.overlap_seconds
             yield from self._listed(table, {"created": {"gte": since}}, relist=False)
         else:
             yield from self._listed(table, {}, relist=plan.mode == "relist")

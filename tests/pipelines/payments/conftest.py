@@ -71,8 +71,9 @@ Loader = Callable[..., LoadSummary]
 
 
 def make_loader(settings: Settings, url: str) -> Loader:
-    def load(*, full_refresh: bool = False) -> LoadSummary:
-        return run_load("payments", payments_source, settings, url, full_refresh=full_refresh)
+    def load(*, full_refresh: bool = False, events_overlap_seconds: float | None = None) -> LoadSummary:
+        return run_load("payments", payments_source, settings, url, full_refresh=full_refresh,
+                        events_overlap_seconds=events_overlap_seconds)
 
     return load
 

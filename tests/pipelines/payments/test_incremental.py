@@ -128,3 +128,23 @@ def test_rerun_over_the_overlap_window_adds_no_duplicates_when_events_are_read_a
     for table in ("customer", "invoice", "payment_intent", "charge", "invoice_line"):
         total, distinct = warehouse_rows(module_database, table, "count(*), count(distinct (id))")[0]
         assert total == distinct, table
+
+
+def test_a_hot_cycle_rereads_a_short_window_of_the_feed_when_given_a_smaller_overlap(
+    load: Loader, client: stripe.StripeClient, module_database: str
+) -> None:
+    import time
+
+    first = new_customer(client, "first@overlap.example")
+    load()  # the cursor now stands at (or just after) the first customer's events
+    time.sleep(2.1)
+    second = new_customer(client, "second@overlap.example")
+
+    hot = load(events_overlap_seconds=1)
+
+    # the default window (300 s) would read the first customer's event again; the hot one reads only newer
+    assert hot.notes["events_read"] >= 1
+    assert one(module_database, "customer", "id", second.id) == (second.id,)
+    full = load()
+    assert full.notes["events_read"] > hot.notes["events_read"]
+    assert one(module_database, "customer", "id", first.id) == (first.id,)
