@@ -61,8 +61,9 @@ class PaymentsLoad:
                 "REVLOOP_PAYMENTS_READER_KEY is not set: ingestion reads with a restricted read-only key"
             )
         self.context = context
-        self.overlap_seconds = (EVENT_OVERLAP_SECONDS if context.events_overlap_seconds is None
-                                else context.events_overlap_seconds)
+        # whole seconds: Stripe's ``created`` filters take integers only
+        self.overlap_seconds = int(EVENT_OVERLAP_SECONDS if context.events_overlap_seconds is None
+                                   else context.events_overlap_seconds)
         self.reader = StripeReader(connect(settings, reader=True))
         self.warehouse = Warehouse(context.database_url, dataset_for(SYSTEM), SYSTEM)
         self.extracted_at = dt.datetime.now(dt.UTC)

@@ -140,7 +140,7 @@ def test_a_hot_cycle_rereads_a_short_window_of_the_feed_when_given_a_smaller_ove
     time.sleep(2.1)
     second = new_customer(client, "second@overlap.example")
 
-    hot = load(events_overlap_seconds=1)
+    hot = load(events_overlap_seconds=1.0)  # a float, as the sync loop passes it
 
     # the default window (300 s) would read the first customer's event again; the hot one reads only newer
     assert hot.notes["events_read"] >= 1
