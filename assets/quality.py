@@ -79,4 +79,4 @@ QUALITY_CHECKS = [suite_checks("raw"), suite_checks("reconciliation")]
 """Checks on the raw assets; add to ``Definitions(asset_checks=...)``."""
 
 CANONICAL_CHECKS = [suite_checks("canonical")]
-"""Checks on the dbt marts (keys ``["marts", "<model>"]``): add once the dbt assets carry those keys."""
+"""Checks on the dbt marts (keys ``["marts", "<model>"]``, as dagster-dbt names them here)."""
