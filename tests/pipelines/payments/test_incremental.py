@@ -137,7 +137,11 @@ def test_a_hot_cycle_rereads_a_short_window_of_the_feed_when_given_a_smaller_ove
 
     first = new_customer(client, "first@overlap.example")
     load()  # the cursor now stands at (or just after) the first customer's events
-    time.sleep(2.1)
+    # the second customer must be created two whole seconds after the first (Stripe's `created` is in
+    # seconds), so a 1 s window excludes the first: wait for the clock to get there, with a deadline
+    deadline = time.monotonic() + 10
+    while time.time() < first.created + 2.2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     second = new_customer(client, "second@overlap.example")
 
     hot = load(events_overlap_seconds=1.0)  # a float, as the sync loop passes it
