@@ -1,9 +1,11 @@
 """Runs the dbt project (``dbt_project/``) in-process, against Revloop's warehouse, and summarizes the result.
 
 dbt is driven through ``dbtRunner`` in this process, so a long-lived caller (the CLI session, a Dagster
-sensor, a test module) pays dbt's start-up once. Every invocation passes the same project dir, profiles
+sensor, a test module) pays dbt's start-up once. The project is parsed once per :class:`DbtProject` and
+the parsed manifest is handed to every later invocation, which then skips dbt's parsing altogether; it is
+parsed again when a file of the project changes. Every invocation passes the same project dir, profiles
 dir and no ``--vars``, and the connection comes from environment variables, so dbt's partial parsing
-survives from one call to the next. dbt's connection profile is ``dbt_project/profiles.yml``; it reads:
+also holds for that one parse. dbt's connection profile is ``dbt_project/profiles.yml``; it reads:
 
 * ``REVLOOP_DBT_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD``, ``_DBNAME``, ``_SSLMODE``: computed here from
   :func:`revloop.warehouse.database_url` (``REVLOOP_DATABASE_URL`` or the embedded PostgreSQL; a Unix
@@ -37,6 +39,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 MANIFEST_PATH = PROJECT_DIR / "target" / "manifest.json"
 
 _FAILING_ROWS_SHOWN = 5
+_REBUILT_MATERIALIZATIONS = ("incremental", "table")
+_NOT_PROJECT_FILES = frozenset({"target", "logs", "dbt_packages"})
 
 
 @cache
@@ -57,12 +61,15 @@ def source_tables() -> frozenset[tuple[str, str]]:
 
 
 def affected_selection(rows_by_table_by_system: Mapping[str, Mapping[str, int]]) -> list[str]:
-    """The dbt selectors for what a load changed: ``source:<system>.<table>+`` per raw table that got rows.
+    """The dbt selectors for what a load changed: the tables downstream of each raw table that got rows.
 
     A load's ``rows_by_table`` (per system, as :class:`pipelines.common.runner.LoadSummary` reports it)
-    names the raw tables that received rows; the models worth rebuilding are the ones downstream of those
-    tables, nothing else. Tables the project does not declare as sources (dlt's own bookkeeping) are
-    ignored, and the selectors come out sorted, so the same load always gives the same arguments.
+    names the raw tables that received rows; the models worth rebuilding are the incremental and table
+    models downstream of those tables (``source:<system>.<table>+,config.materialized:incremental``, and
+    the same for ``table``), nothing else: staging models are views, as current as the raw tables already,
+    and rebuilding one would only re-create it. Tables the project does not declare as sources (dlt's own
+    bookkeeping) are ignored, and the selectors come out sorted, so the same load always gives the same
+    arguments.
 
     Args:
         rows_by_table_by_system: ``{"salesforce": {"opportunity": 100, ...}, "erp": {...}, ...}``.
@@ -73,12 +80,29 @@ def affected_selection(rows_by_table_by_system: Mapping[str, Mapping[str, int]])
     """
     declared = source_tables()
     selected = {
-        f"source:{system}.{table}+"
+        f"source:{system}.{table}+,config.materialized:{materialized}"
         for system, rows_by_table in rows_by_table_by_system.items()
         for table, rows in rows_by_table.items()
         if rows and (system, table) in declared
+        for materialized in _REBUILT_MATERIALIZATIONS
     }
     return sorted(selected)
+
+
+_PROJECT_ARGS = ("--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), "--quiet")
+
+
+def _project_files() -> tuple[tuple[str, int, int], ...]:
+    """Path, modification time and size of every file of the project: a parse is current while they are."""
+    found = []
+    for top in sorted(PROJECT_DIR.iterdir()):
+        if top.name in _NOT_PROJECT_FILES:
+            continue
+        for path in sorted(top.rglob("*")) if top.is_dir() else [top]:
+            if path.is_file():
+                stat = path.stat()
+                found.append((str(path.relative_to(PROJECT_DIR)), stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
 
 
 class TransformError(RuntimeError):
@@ -181,6 +205,7 @@ class DbtProject:
         self.database_url = database_url
         self.environment = environment
         self._runner: Any = None
+        self._parsed_files: tuple[tuple[str, int, int], ...] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DbtProject:
@@ -201,9 +226,44 @@ class DbtProject:
             args.append("--full-refresh")
         return self.invoke(args)
 
+    def refresh(self, rows_by_table_by_system: Mapping[str, Mapping[str, int]]) -> TransformSummary:
+        """Bring the canonical layer up to date after loads, at the cost of what they changed.
+
+        ``dbt run`` of the models downstream of the raw tables that got rows (:func:`affected_selection`),
+        then the tests defined on the models that wrote rows (``dbt build --resource-type test``, where
+        each test reads the rows its model's latest build wrote). A model that wrote nothing has nothing
+        new to test.
+        Unlike a single ``dbt build``, a failing test does not keep the models after it from refreshing; the
+        failure is in the summary all the same. Nothing is invoked when no declared source got rows.
+
+        Args:
+            rows_by_table_by_system: The loads' ``rows_by_table`` per system (see :func:`affected_selection`).
+
+        Returns:
+            The models' and the tests' results as one summary (``command`` is ``refresh``).
+        """
+        selection = affected_selection(rows_by_table_by_system)
+        if not selection:
+            return TransformSummary("refresh", True, 0.0, ())
+        # dbt's debug file log formats every event of every node: a quarter of a test's cost
+        quiet_log = ("--log-level-file", "warn")
+        run = self.invoke(["run", "--select", *selection, *quiet_log])
+        checks = self._tests_defined_on({n.name for n in run.models if n.rows})
+        if not checks:
+            return dataclasses.replace(run, command="refresh")
+        tests = self.invoke(["build", "--resource-type", "test", "--select", *checks, *quiet_log])
+        return TransformSummary(
+            "refresh", run.success and tests.success, run.seconds + tests.seconds, run.nodes + tests.nodes,
+            run.error or tests.error,
+        )
+
     def parse(self) -> TransformSummary:
         """``dbt parse``: writes ``target/manifest.json`` (what dagster-dbt loads)."""
-        return self.invoke(["parse"])
+        started = time.perf_counter()
+        with self._lock:
+            os.environ.update(connection_env(self.database_url, self.environment))
+            self._parse()
+        return TransformSummary("parse", True, time.perf_counter() - started, ())
 
     def docs(self) -> Path:
         """``dbt docs generate``: the static documentation site (models, columns, lineage); its index.html."""
@@ -222,17 +282,17 @@ class DbtProject:
         Raises:
             TransformError: dbt could not run at all (no result to summarize).
         """
-        from dbt.cli.main import dbtRunner
-
         command = " ".join(args[:2]) if args[:1] == ["source"] else args[0]
         started = time.perf_counter()
         with self._lock:
             os.environ.update(connection_env(self.database_url, self.environment))
-            if self._runner is None:
-                self._runner = dbtRunner()
-            full_args = [*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR), "--quiet"]
+            if self._runner is None or self._parsed_files != _project_files():
+                self._parse()
             logger.info("dbt %s", " ".join(args))
-            result = self._runner.invoke(full_args)
+            # Writing manifest.json and run_results.json took 0.2 s of every invocation; `parse` writes the
+            # manifest Dagster loads, and `docs generate` needs its artifacts.
+            artifacts = () if command in ("docs", "parse") else ("--no-write-json",)
+            result = self._runner.invoke([*args, *_PROJECT_ARGS, *artifacts])
         seconds = time.perf_counter() - started
         if result.result is None or isinstance(result.result, bool | str):
             error = str(result.exception) if result.exception else None
@@ -242,6 +302,25 @@ class DbtProject:
         nodes = tuple(self._node_result(r) for r in getattr(result.result, "results", ()) or ())
         return TransformSummary(command, bool(result.success), seconds, nodes,
                                 str(result.exception) if result.exception else None)
+
+    def _tests_defined_on(self, models: set[str]) -> list[str]:
+        """The names of the data tests defined on these models (a relationships test belongs to its child)."""
+        nodes = self._runner.manifest.nodes.values() if models and self._runner is not None else ()
+        return sorted(
+            node.name for node in nodes
+            if node.resource_type == "test" and str(getattr(node, "attached_node", "")).split(".")[-1] in models
+        )
+
+    def _parse(self) -> None:
+        """Parse the project (partial parsing applies) and keep a runner that reuses the manifest."""
+        from dbt.cli.main import dbtRunner
+
+        files = _project_files()
+        result = dbtRunner().invoke(["parse", *_PROJECT_ARGS])
+        if not result.success or result.result is None:
+            raise TransformError(f"dbt parse failed: {result.exception}")
+        self._runner = dbtRunner(manifest=result.result)
+        self._parsed_files = files
 
     def _node_result(self, run_result: Any) -> NodeResult:
         node = getattr(run_result, "node", None)

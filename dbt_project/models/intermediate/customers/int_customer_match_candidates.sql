@@ -1,23 +1,32 @@
 {#- Every way an ERP partner or a payments customer can be tied to a Salesforce Account, one row per
     (record, candidate account, rule). Rules are ranked: the cross-references our own flows write come first
     (priority 1, confidence 1.0), then keyed hashes and normalized plain values. The ranking is applied in
-    int_customer_xref; this model only lists the evidence, so each match can be explained. -#}
+    int_customer_xref; this model only lists the evidence, so each match can be explained. A view over
+    int_customer_evidence: int_customer_xref reads it whole when identity resolution is recomputed, and
+    nothing else needs it kept. -#}
+{{ config(materialized='view') }}
 
 with accounts as (
-    select * from {{ ref('stg_salesforce__accounts') }} where not is_deleted
+    select record_id as account_id, erp_partner_id, tax_id_hash, website_domain, normalized_name
+    from {{ ref('int_customer_evidence') }} where record_type = 'account' and not is_deleted
 ),
 
 partners as (
-    select * from {{ ref('stg_erp__partners') }}
-    where not is_deleted and (is_company or parent_partner_id is null)
+    select erp_partner_id as partner_id, account_id as salesforce_account_id, tax_id_hash, website_domain,
+           normalized_name, email_hash
+    from {{ ref('int_customer_evidence') }}
+    where record_type = 'partner' and not is_deleted and (is_company or parent_partner_id is null)
 ),
 
 customers as (
-    select * from {{ ref('stg_payments__customers') }} where not is_deleted
+    select record_id as customer_id, account_id as salesforce_account_id, erp_partner_id, email_hash
+    from {{ ref('int_customer_evidence') }} where record_type = 'payments_customer' and not is_deleted
 ),
 
 contacts as (
-    select * from {{ ref('stg_salesforce__contacts') }} where not is_deleted and email_hash is not null
+    select account_id, email_hash
+    from {{ ref('int_customer_evidence') }}
+    where record_type = 'contact' and not is_deleted and email_hash is not null
 ),
 
 partner_candidates as (
@@ -60,8 +69,20 @@ customer_candidates as (
     from customers
     join contacts on contacts.email_hash = customers.email_hash
     join accounts on accounts.account_id = contacts.account_id
+),
+
+candidates as (
+    select distinct * from partner_candidates
+    union all
+    select distinct * from customer_candidates
 )
 
-select distinct * from partner_candidates
-union all
-select distinct * from customer_candidates
+select
+    source_system || ':' || source_id || ':' || account_id || ':' || match_rule as candidate_id,
+    source_system,
+    source_id,
+    account_id,
+    match_rule,
+    priority,
+    confidence
+from candidates

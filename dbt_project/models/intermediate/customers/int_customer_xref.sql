@@ -7,10 +7,22 @@
        (int_customer_match_candidates). When the candidates of that best rank point at two different
        customers, the record is a conflict: customer_id stays null, match_rule = 'conflict', and the
        candidates are listed in int_customer_xref_conflicts. Nothing is resolved silently.
-    3. A record with no candidate is a customer of its own ('erp:<id>', 'payments:<id>'). -#}
+    3. A record with no candidate is a customer of its own ('erp:<id>', 'payments:<id>').
+
+    Incremental: recomputed as a whole when the evidence changed since the last build; a refresh writes only
+    the rows that differ, which the facts follow to re-resolve their customer. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='xref_id',
+    incremental_strategy='refresh',
+    on_schema_change='fail',
+    indexes=[{'columns': ['xref_id'], 'unique': true}, {'columns': ['source_system', 'source_id']},
+             {'columns': ['refreshed_at']}],
+) }}
 
 with accounts as (
-    select * from {{ ref('stg_salesforce__accounts') }} where not is_deleted
+    select record_id as account_id, website_domain, tax_id_hash, created_at
+    from {{ ref('int_customer_evidence') }} where record_type = 'account' and not is_deleted
 ),
 
 account_groups as (
@@ -41,6 +53,11 @@ account_rows as (
     from anchored_accounts
 ),
 
+-- the candidates are a view over the evidence: computed once here
+candidate_rows as materialized (
+    select * from {{ ref('int_customer_match_candidates') }}
+),
+
 candidates as (
     select
         candidates.source_system,
@@ -49,7 +66,7 @@ candidates as (
         candidates.priority,
         candidates.confidence,
         'salesforce:' || anchored_accounts.anchor_account_id as customer_id
-    from {{ ref('int_customer_match_candidates') }} as candidates
+    from candidate_rows as candidates
     join anchored_accounts on anchored_accounts.account_id = candidates.account_id
 ),
 
@@ -84,25 +101,31 @@ matched_rows as (
 ),
 
 partners as (
-    select partner_id::text as source_id from {{ ref('stg_erp__partners') }}
-    where not is_deleted and (is_company or parent_partner_id is null)
+    select record_id as source_id from {{ ref('int_customer_evidence') }}
+    where record_type = 'partner' and not is_deleted and (is_company or parent_partner_id is null)
 ),
 
 payments_customers as (
-    select customer_id as source_id from {{ ref('stg_payments__customers') }} where not is_deleted
+    select record_id as source_id from {{ ref('int_customer_evidence') }}
+    where record_type = 'payments_customer' and not is_deleted
 ),
 
+-- a record with no candidate (every candidate names a live Account, so it is in matched_rows otherwise)
 unmatched_rows as (
     select 'erp' as source_system, partners.source_id, 'erp:' || partners.source_id as customer_id,
            'unmatched' as match_rule, 1.00 as match_confidence
     from partners
-    where not exists (select 1 from matched_rows m where m.source_system = 'erp' and m.source_id = partners.source_id)
+    where not exists (
+        select 1 from candidate_rows as candidates
+        where candidates.source_system = 'erp' and candidates.source_id = partners.source_id
+    )
     union all
     select 'payments', payments_customers.source_id, 'payments:' || payments_customers.source_id,
            'unmatched', 1.00
     from payments_customers
     where not exists (
-        select 1 from matched_rows m where m.source_system = 'payments' and m.source_id = payments_customers.source_id
+        select 1 from candidate_rows as candidates
+        where candidates.source_system = 'payments' and candidates.source_id = payments_customers.source_id
     )
 ),
 
@@ -112,13 +135,19 @@ unioned as (
     select * from matched_rows
     union all
     select * from unmatched_rows
+),
+
+final as (
+    select
+        source_system || ':' || source_id as xref_id,
+        source_system,
+        source_id,
+        customer_id,
+        match_rule,
+        match_confidence::numeric(3, 2) as match_confidence,
+        {{ build_time() }} as refreshed_at
+    from unioned
+    {% if is_incremental() %} where {{ any_feed_changed() }} {% endif %}
 )
 
-select
-    source_system || ':' || source_id as xref_id,
-    source_system,
-    source_id,
-    customer_id,
-    match_rule,
-    match_confidence::numeric(3, 2) as match_confidence
-from unioned
+{{ changed_rows_only('final', 'xref_id', 'select xref_id from ' ~ this ~ ' where ' ~ any_feed_changed()) }}

@@ -1,55 +1,66 @@
 {#- One row per ERP customer invoice or credit note: the ERP owns the legal invoice (number, dates, amounts,
     state); the Salesforce Invoice__c and the payments invoice are joined through the cross-references our
-    flows write. Incremental: a refresh recomputes only invoices whose ERP move, lines, Salesforce invoice
-    or payments invoice were loaded since the last build, and those whose partner now resolves to another
-    canonical customer. -#}
--- depends_on: {{ ref('stg_erp__invoice_lines') }}
+    flows write. Incremental: a refresh recomputes the invoices whose ERP move or lines came with a load
+    since the last build, those a Salesforce or payments invoice loaded since points at (or pointed at
+    before), and those whose partner identity resolution re-resolved; it writes the ones that differ and
+    removes the ones that are gone. -#}
 {{ config(
     materialized='incremental',
     unique_key='erp_invoice_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='refresh',
     on_schema_change='fail',
+    indexes=[{'columns': ['salesforce_opportunity_id']}, {'columns': ['salesforce_invoice_id']},
+             {'columns': ['payments_invoice_id']}, {'columns': ['erp_partner_id']}, {'columns': ['refreshed_at']}],
 ) }}
 
+-- depends_on: {{ ref('stg_erp__invoice_lines') }}
 with
 {% if is_incremental() %}
-watermark as (
-    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
+salesforce_invoices_loaded as (
+    select invoice_id, erp_invoice_id from {{ ref('stg_salesforce__invoices') }}
+    where {{ loaded_since_last_build('salesforce') }}
+),
+
+payments_invoices_loaded as (
+    select invoice_id, erp_invoice_id from {{ ref('stg_payments__invoices') }}
+    where {{ loaded_since_last_build('payments') }}
 ),
 
 changed as materialized (
     select invoice_id as erp_invoice_id from {{ ref('stg_erp__invoices') }}
-    where extracted_at > (select extracted_at from watermark)
+    where {{ loaded_since_last_build('erp') }}
     union
     select invoice_id from {{ ref('stg_erp__invoice_lines') }}
-    where extracted_at > (select extracted_at from watermark)
+    where {{ loaded_since_last_build('erp') }}
     union
-    select erp_invoice_id from {{ ref('stg_salesforce__invoices') }}
-    where extracted_at > (select extracted_at from watermark) and erp_invoice_id is not null
+    -- the invoice a Salesforce or payments invoice points at now, and the one it pointed at before
+    select erp_invoice_id from salesforce_invoices_loaded where erp_invoice_id is not null
     union
-    select erp_invoice_id from {{ ref('stg_payments__invoices') }}
-    where extracted_at > (select extracted_at from watermark) and erp_invoice_id is not null
+    select built.erp_invoice_id from {{ this }} as built
+    where built.salesforce_invoice_id in (select invoice_id from salesforce_invoices_loaded)
     union
-    -- identity resolution moved the partner to another customer (a merge, a conflict, a new anchor)
-    select built.erp_invoice_id
-    from {{ this }} as built
-    left join {{ ref('int_customer_xref') }} as xref
-      on xref.source_system = 'erp' and xref.source_id = built.erp_partner_id::text
-    where built.customer_id is distinct from xref.customer_id
+    select erp_invoice_id from payments_invoices_loaded where erp_invoice_id is not null
+    union
+    select built.erp_invoice_id from {{ this }} as built
+    where built.payments_invoice_id in (select invoice_id from payments_invoices_loaded)
+    union
+    -- identity resolution re-resolved the partner (a merge, a conflict, a new anchor)
+    select built.erp_invoice_id from {{ this }} as built
+    where built.erp_partner_id in (select source_id::bigint from ({{ identity_changes('erp') }}) as partners)
 ),
 {% endif %}
 
 erp_invoices as (
     select * from {{ ref('stg_erp__invoices') }}
     where not is_deleted and move_type in ('out_invoice', 'out_refund')
-    {% if is_incremental() %} and invoice_id in (select erp_invoice_id from changed) {% endif %}
+    {% if is_incremental() %} and invoice_id = any(array(select erp_invoice_id from changed)) {% endif %}
 ),
 
 salesforce_invoices as (
     select distinct on (erp_invoice_id) *
     from {{ ref('stg_salesforce__invoices') }}
     where not is_deleted and erp_invoice_id is not null
-    {% if is_incremental() %} and erp_invoice_id in (select erp_invoice_id from changed) {% endif %}
+    {% if is_incremental() %} and erp_invoice_id = any(array(select erp_invoice_id from changed)) {% endif %}
     order by erp_invoice_id, system_modified_at desc
 ),
 
@@ -57,7 +68,7 @@ payments_invoices as (
     select distinct on (erp_invoice_id) *
     from {{ ref('stg_payments__invoices') }}
     where not is_deleted and erp_invoice_id is not null
-    {% if is_incremental() %} and erp_invoice_id in (select erp_invoice_id from changed) {% endif %}
+    {% if is_incremental() %} and erp_invoice_id = any(array(select erp_invoice_id from changed)) {% endif %}
     order by erp_invoice_id, created_at desc
 ),
 
@@ -104,8 +115,7 @@ final as (
         ---------- timestamps
         erp_invoices.created_at,
         erp_invoices.updated_at,
-        greatest(erp_invoices.extracted_at, salesforce_invoices.extracted_at, payments_invoices.extracted_at)
-            as source_extracted_at
+        {{ build_time() }} as refreshed_at
     from erp_invoices
     left join salesforce_invoices on salesforce_invoices.erp_invoice_id = erp_invoices.invoice_id
     left join payments_invoices on payments_invoices.erp_invoice_id = erp_invoices.invoice_id
@@ -113,4 +123,4 @@ final as (
     left join currencies on currencies.currency_code = erp_invoices.currency_code
 )
 
-select * from final
+{{ changed_rows_only('final', 'erp_invoice_id', 'select erp_invoice_id from changed') }}

@@ -1,94 +1,108 @@
 {#- One row per payment attempt (a charge) in the payments platform, which owns payment outcomes; with its
     refunds, fees, the invoice it paid in the ERP and Salesforce, and the ERP payment that recorded it.
     Column types are guarded by the enforced contract; new columns are appended on an incremental run.
-    Incremental on charges, refunds and balance transactions loaded since the last build, and on charges
-    whose payments customer now resolves to another canonical customer. -#}
+    Incremental: a refresh recomputes the charges that came with a load since the last build, and those
+    whose refunds, balance transaction, payment intent, payments invoice, payments customer or ERP payment
+    did, or whose payments customer identity resolution re-resolved; it writes the ones that differ and
+    removes the deleted ones. -#}
 {{ config(
     materialized='incremental',
     unique_key='charge_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='refresh',
     on_schema_change='append_new_columns',
+    indexes=[{'columns': ['payment_intent_id']}, {'columns': ['payments_invoice_id']},
+             {'columns': ['payments_customer_id']}, {'columns': ['erp_payment_id']}, {'columns': ['refreshed_at']}],
 ) }}
 
 with
 {% if is_incremental() %}
-watermark as (
-    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
+erp_payments_loaded as (
+    select payment_id, payment_reference from {{ ref('stg_erp__payments') }}
+    where {{ loaded_since_last_build('erp') }}
 ),
 
 changed as materialized (
     select charge_id from {{ ref('stg_payments__charges') }}
-    where extracted_at > (select extracted_at from watermark)
+    where {{ loaded_since_last_build('payments') }}
     union
     select charge_id from {{ ref('stg_payments__refunds') }}
-    where extracted_at > (select extracted_at from watermark)
+    where {{ loaded_since_last_build('payments') }}
     union
     select source_object_id from {{ ref('stg_payments__balance_transactions') }}
-    where extracted_at > (select extracted_at from watermark)
+    where {{ loaded_since_last_build('payments') }}
     union
-    -- what the fact takes from other records: the intent, the invoice, the ERP payment, the customer
-    select charges.charge_id
-    from {{ ref('stg_payments__charges') }} as charges
-    left join {{ ref('stg_payments__payment_intents') }} as intents
-      on intents.payment_intent_id = charges.payment_intent_id
-    where intents.extracted_at > (select extracted_at from watermark)
-       or charges.customer_id in (
-            select customer_id from {{ ref('stg_payments__customers') }}
-            where extracted_at > (select extracted_at from watermark))
-       or coalesce(charges.invoice_id, intents.invoice_id) in (
-            select invoice_id from {{ ref('stg_payments__invoices') }}
-            where extracted_at > (select extracted_at from watermark))
-       or charges.payment_intent_id in (
-            select payment_reference from {{ ref('stg_erp__payments') }}
-            where extracted_at > (select extracted_at from watermark))
+    -- what the fact takes from other records: the intent, the invoice, the customer, the ERP payment
+    select built.charge_id from {{ this }} as built
+    where built.payment_intent_id in (
+        select payment_intent_id from {{ ref('stg_payments__payment_intents') }}
+        where {{ loaded_since_last_build('payments') }}
+        union all
+        select payment_reference from erp_payments_loaded)
     union
-    -- identity resolution moved the payments customer to another customer
-    select built.charge_id
-    from {{ this }} as built
-    left join {{ ref('int_customer_xref') }} as xref
-      on xref.source_system = 'payments' and xref.source_id = built.payments_customer_id
-    where built.customer_id is distinct from xref.customer_id
+    select built.charge_id from {{ this }} as built
+    where built.payments_invoice_id in (
+        select invoice_id from {{ ref('stg_payments__invoices') }} where {{ loaded_since_last_build('payments') }})
+    union
+    select built.charge_id from {{ this }} as built
+    where built.payments_customer_id in (
+        select customer_id from {{ ref('stg_payments__customers') }} where {{ loaded_since_last_build('payments') }}
+        union all
+        -- identity resolution re-resolved the payments customer
+        {{ identity_changes('payments') }})
+    union
+    -- the ERP payment that recorded it before
+    select built.charge_id from {{ this }} as built
+    where built.erp_payment_id in (select payment_id from erp_payments_loaded)
 ),
 {% endif %}
 
 charges as (
     select * from {{ ref('stg_payments__charges') }}
     where not is_deleted
-    {% if is_incremental() %} and charge_id in (select charge_id from changed) {% endif %}
+    {% if is_incremental() %} and charge_id = any(array(select charge_id from changed)) {% endif %}
 ),
 
 payment_intents as (
     select * from {{ ref('stg_payments__payment_intents') }}
+    {% if is_incremental() %} where payment_intent_id = any(array(select payment_intent_id from charges)) {% endif %}
 ),
 
 payments_invoices as (
     select * from {{ ref('stg_payments__invoices') }}
+    {% if is_incremental() %}
+    where invoice_id = any(array(
+        select invoice_id from charges union all select invoice_id from payment_intents))
+    {% endif %}
 ),
 
 refunds as (
     select
         charge_id,
-        sum(amount) filter (where status = 'succeeded') as amount_refunded,
-        max(extracted_at) as extracted_at
+        sum(amount) filter (where status = 'succeeded') as amount_refunded
     from {{ ref('stg_payments__refunds') }}
     where not is_deleted
-    {% if is_incremental() %} and charge_id in (select charge_id from changed) {% endif %}
+    {% if is_incremental() %} and charge_id = any(array(select charge_id from charges)) {% endif %}
     group by charge_id
 ),
 
 balance_transactions as (
     select * from {{ ref('stg_payments__balance_transactions') }}
+    {% if is_incremental() %}
+    where balance_transaction_id = any(array(select balance_transaction_id from charges))
+    {% endif %}
 ),
 
 erp_payments as (
     select distinct on (payment_reference) *
     from {{ ref('stg_erp__payments') }}
     where not is_deleted and payment_reference is not null
+    {% if is_incremental() %} and payment_reference = any(array(select payment_intent_id from charges)) {% endif %}
     order by payment_reference, payment_id
 ),
 
 customers as (
     select * from {{ ref('stg_payments__customers') }}
+    {% if is_incremental() %} where customer_id = any(array(select customer_id from charges)) {% endif %}
 ),
 
 xref as (
@@ -136,7 +150,7 @@ final as (
         charges.created_at,
         {{ local_date('charges.created_at', 'countries.time_zone') }} as created_on_local_date,
         coalesce(countries.time_zone, '{{ var("default_time_zone") }}') as local_time_zone,
-        greatest(charges.extracted_at, refunds.extracted_at, balance_transactions.extracted_at) as source_extracted_at,
+        {{ build_time() }} as refreshed_at,
 
         ---------- flags
         charges.status = 'succeeded' as is_succeeded,
@@ -155,4 +169,4 @@ final as (
     left join countries on countries.country_code = customers.address_country_code
 )
 
-select * from final
+{{ changed_rows_only('final', 'charge_id', 'select charge_id from changed') }}

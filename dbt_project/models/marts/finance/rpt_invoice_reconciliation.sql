@@ -1,67 +1,91 @@
 {#- Per won Opportunity, the invoice as each system holds it, side by side, with the differences in amount,
     currency and payment status, and one reconciliation_status naming the first disagreement found
     (checked in the order of the case expression below).
-    Incremental: a refresh recomputes only the Opportunities whose own row, Salesforce invoice, ERP invoice
-    (fct_invoices), payments invoice or payments (fct_payments) were loaded since the newest
-    source_extracted_at built, or whose customer changed; an Opportunity no longer won (or deleted) leaves. -#}
--- depends_on: {{ ref('fct_opportunities') }}
+    Incremental: a refresh recomputes the Opportunities whose own row, Salesforce invoice or payments invoice
+    came with a load since the last build, those whose ERP invoice (fct_invoices) or payments (fct_payments)
+    were written or removed since, whether they point at the Opportunity now or did before, and those whose
+    Account identity resolution re-resolved. An Opportunity no longer won, or deleted, is removed. -#}
 {{ config(
     materialized='incremental',
     unique_key='salesforce_opportunity_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='refresh',
     on_schema_change='append_new_columns',
-    post_hook=["{% if is_incremental() %}
-        delete from {{ this }} as built
-        where not exists (
-            select 1 from {{ ref('fct_opportunities') }} as opportunities
-            where opportunities.opportunity_id = built.salesforce_opportunity_id
-              and opportunities.stage = 'closed_won')
-    {% endif %}"],
+    indexes=[{'columns': ['salesforce_invoice_id']}, {'columns': ['erp_invoice_id']},
+             {'columns': ['payments_invoice_id']}, {'columns': ['refreshed_at']}],
 ) }}
 
+-- depends_on: {{ ref('fct_opportunities') }}, {{ ref('stg_payments__charges') }}, {{ ref('stg_payments__payment_intents') }}
 with
 {% if is_incremental() %}
-watermark as (
-    select coalesce(max(source_extracted_at), '-infinity'::timestamptz) as extracted_at from {{ this }}
+salesforce_invoices_loaded as (
+    select invoice_id, opportunity_id from {{ ref('stg_salesforce__invoices') }}
+    where {{ loaded_since_last_build('salesforce') }}
+),
+
+erp_invoices_changed as (
+    select erp_invoice_id, salesforce_opportunity_id from {{ ref('fct_invoices') }}
+    where {{ refreshed_since_last_build('fct_invoices') }}
+    union all
+    select removed.key::bigint, null from ({{ removed_since_last_build('fct_invoices') }}) as removed
+),
+
+-- charges fct_payments removed since, as loaded (a charge never changes invoice)
+removed_charges as (
+    select charge_id, invoice_id, payment_intent_id from {{ ref('stg_payments__charges') }}
+    where charge_id = any(array(select key from ({{ removed_since_last_build('fct_payments') }}) as removed))
+),
+
+-- payments invoices loaded since, and those whose payments were written or removed since
+payments_invoices_changed as (
+    select invoice_id from {{ ref('stg_payments__invoices') }} where {{ loaded_since_last_build('payments') }}
+    union
+    select payments_invoice_id from {{ ref('fct_payments') }}
+    where {{ refreshed_since_last_build('fct_payments') }} and payments_invoice_id is not null
+    union
+    select invoice_id from removed_charges where invoice_id is not null
+    union
+    select invoice_id from {{ ref('stg_payments__payment_intents') }}
+    where payment_intent_id = any(array(select payment_intent_id from removed_charges)) and invoice_id is not null
 ),
 
 changed as materialized (
     select opportunity_id from {{ ref('stg_salesforce__opportunities') }}
-    where extracted_at > (select extracted_at from watermark)
+    where {{ loaded_since_last_build('salesforce') }}
     union
-    select opportunity_id from {{ ref('stg_salesforce__invoices') }}
-    where extracted_at > (select extracted_at from watermark) and opportunity_id is not null
+    select opportunity_id from salesforce_invoices_loaded where opportunity_id is not null
     union
-    select salesforce_opportunity_id from {{ ref('fct_invoices') }}
-    where source_extracted_at > (select extracted_at from watermark) and salesforce_opportunity_id is not null
+    select salesforce_opportunity_id from erp_invoices_changed where salesforce_opportunity_id is not null
     union
     select salesforce_opportunity_id from {{ ref('stg_payments__invoices') }}
-    where salesforce_opportunity_id is not null and (
-        extracted_at > (select extracted_at from watermark)
-        or invoice_id in (
-            select payments_invoice_id from {{ ref('fct_payments') }}
-            where source_extracted_at > (select extracted_at from watermark)))
+    where invoice_id = any(array(select invoice_id from payments_invoices_changed)) and salesforce_opportunity_id is not null
     union
-    -- identity resolution moved the Account to another customer
-    select built.salesforce_opportunity_id
-    from {{ this }} as built
-    join {{ ref('fct_opportunities') }} as opportunities
-      on opportunities.opportunity_id = built.salesforce_opportunity_id
-    where built.customer_id is distinct from opportunities.customer_id
+    -- what the report held before: the invoices that pointed at an Opportunity
+    select built.salesforce_opportunity_id from {{ this }} as built
+    where built.salesforce_invoice_id in (select invoice_id from salesforce_invoices_loaded)
+    union
+    select built.salesforce_opportunity_id from {{ this }} as built
+    where built.erp_invoice_id in (select erp_invoice_id from erp_invoices_changed)
+    union
+    select built.salesforce_opportunity_id from {{ this }} as built
+    where built.payments_invoice_id in (select invoice_id from payments_invoices_changed)
+    union
+    -- identity resolution re-resolved the Account
+    select opportunity_id from {{ ref('fct_opportunities') }}
+    where salesforce_account_id in ({{ identity_changes('salesforce') }})
 ),
 {% endif %}
 
 opportunities as (
     select * from {{ ref('stg_salesforce__opportunities') }}
     where not is_deleted and stage = 'closed_won'
-    {% if is_incremental() %} and opportunity_id in (select opportunity_id from changed) {% endif %}
+    {% if is_incremental() %} and opportunity_id = any(array(select opportunity_id from changed)) {% endif %}
 ),
 
 salesforce_invoices as (
     select distinct on (opportunity_id) *
     from {{ ref('stg_salesforce__invoices') }}
     where not is_deleted and opportunity_id is not null
-    {% if is_incremental() %} and opportunity_id in (select opportunity_id from changed) {% endif %}
+    {% if is_incremental() %} and opportunity_id = any(array(select opportunity_id from changed)) {% endif %}
     order by opportunity_id, system_modified_at desc
 ),
 
@@ -77,7 +101,7 @@ payments_invoices as (
     select distinct on (salesforce_opportunity_id) *
     from {{ ref('stg_payments__invoices') }}
     where not is_deleted and salesforce_opportunity_id is not null
-    {% if is_incremental() %} and salesforce_opportunity_id in (select opportunity_id from changed) {% endif %}
+    {% if is_incremental() %} and salesforce_opportunity_id = any(array(select opportunity_id from changed)) {% endif %}
     order by salesforce_opportunity_id, created_at desc
 ),
 
@@ -85,7 +109,6 @@ collected as (
     select
         payments_invoice_id,
         count(*) as payment_attempts,
-        max(source_extracted_at) as source_extracted_at,
         coalesce(sum(amount_captured) filter (where is_succeeded), 0) as amount_captured,
         coalesce(sum(amount_refunded) filter (where is_succeeded), 0) as amount_refunded
     from {{ ref('fct_payments') }}
@@ -137,8 +160,7 @@ joined as (
             when collected.amount_captured >= payments_invoices.total then 'paid'
             else 'partially_paid'
         end as payments_payment_status,
-        greatest(opportunities.extracted_at, salesforce_invoices.extracted_at, erp_invoices.source_extracted_at,
-                 payments_invoices.extracted_at, collected.source_extracted_at) as source_extracted_at
+        {{ build_time() }} as refreshed_at
     from opportunities
     left join salesforce_invoices on salesforce_invoices.opportunity_id = opportunities.opportunity_id
     left join erp_invoices on erp_invoices.salesforce_opportunity_id = opportunities.opportunity_id
@@ -193,9 +215,13 @@ final as (
             else 'awaiting_payment'
         end as reconciliation_status
     from compared
+),
+
+reported as (
+    select
+        *,
+        reconciliation_status = 'reconciled' as is_fully_reconciled
+    from final
 )
 
-select
-    *,
-    reconciliation_status = 'reconciled' as is_fully_reconciled
-from final
+{{ changed_rows_only('reported', 'salesforce_opportunity_id', 'select opportunity_id from changed') }}

@@ -15,6 +15,7 @@ renamed as (
         write_date as updated_at,
         deleted_at,
         _revloop_extracted_at as extracted_at,
+        _dlt_load_id as load_id,
         coalesce(active, true) as is_active,
         coalesce(is_deleted, false) as is_deleted
     from source

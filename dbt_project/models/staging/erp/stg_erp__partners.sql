@@ -41,6 +41,7 @@ renamed as (
         write_date as updated_at,
         deleted_at,
         _revloop_extracted_at as extracted_at,
+        _dlt_load_id as load_id,
 
         ---------- flags
         coalesce(is_company, false) as is_company,

@@ -34,6 +34,7 @@ renamed as (
         write_date as updated_at,
         deleted_at,
         _revloop_extracted_at as extracted_at,
+        _dlt_load_id as load_id,
 
         ---------- flags
         coalesce(is_reconciled, false) as is_reconciled,

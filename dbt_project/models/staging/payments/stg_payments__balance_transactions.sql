@@ -28,6 +28,7 @@ renamed as (
         source.available_on as available_at,
         source._revloop_observed_at as observed_at,
         source._revloop_extracted_at as extracted_at,
+        source._dlt_load_id as load_id,
         coalesce(source.is_deleted, false) as is_deleted
     from source
     left join currencies on currencies.currency_code = {{ normalize_currency('source.currency') }}

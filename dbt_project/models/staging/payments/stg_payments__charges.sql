@@ -54,6 +54,7 @@ renamed as (
         source.created as created_at,
         source._revloop_observed_at as observed_at,
         source._revloop_extracted_at as extracted_at,
+        source._dlt_load_id as load_id,
 
         ---------- flags
         coalesce(source.captured, false) as is_captured,

@@ -36,6 +36,7 @@ renamed as (
         created as created_at,
         _revloop_observed_at as observed_at,
         _revloop_extracted_at as extracted_at,
+        _dlt_load_id as load_id,
 
         ---------- flags
         coalesce(delinquent, false) as is_delinquent,

@@ -21,6 +21,7 @@ renamed as (
         source.evidence_details_due_by as evidence_due_at,
         source._revloop_observed_at as observed_at,
         source._revloop_extracted_at as extracted_at,
+        source._dlt_load_id as load_id,
         coalesce(source.is_charge_refundable, false) as is_charge_refundable,
         coalesce(source.is_deleted, false) as is_deleted
     from source

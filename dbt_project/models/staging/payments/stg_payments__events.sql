@@ -16,6 +16,7 @@ renamed as (
         pending_webhooks,
         created as created_at,
         _revloop_extracted_at as extracted_at,
+        _dlt_load_id as load_id,
         coalesce(livemode, false) as is_livemode,
         coalesce(is_deleted, false) as is_deleted
     from source

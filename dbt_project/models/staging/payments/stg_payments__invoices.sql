@@ -55,6 +55,7 @@ renamed as (
         source.status_transitions_marked_uncollectible_at as marked_uncollectible_at,
         source._revloop_observed_at as observed_at,
         source._revloop_extracted_at as extracted_at,
+        source._dlt_load_id as load_id,
 
         ---------- flags
         coalesce(source.paid, false) as is_paid,

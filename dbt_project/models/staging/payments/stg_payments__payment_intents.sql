@@ -40,6 +40,7 @@ renamed as (
         source.canceled_at,
         source._revloop_observed_at as observed_at,
         source._revloop_extracted_at as extracted_at,
+        source._dlt_load_id as load_id,
 
         ---------- flags
         coalesce(source.livemode, false) as is_livemode,

@@ -17,6 +17,7 @@ renamed as (
         updated as updated_at,
         _revloop_observed_at as observed_at,
         _revloop_extracted_at as extracted_at,
+        _dlt_load_id as load_id,
         coalesce(active, false) as is_active,
         coalesce(is_deleted, false) as is_deleted
     from source

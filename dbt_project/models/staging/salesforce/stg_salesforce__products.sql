@@ -19,6 +19,7 @@ renamed as (
         last_modified_date as updated_at,
         system_modstamp as system_modified_at,
         _revloop_extracted_at as extracted_at,
+        _dlt_load_id as load_id,
 
         ---------- flags
         coalesce(is_active, false) as is_active,
