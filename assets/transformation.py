@@ -16,7 +16,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from assets.resources import RevloopResource
-from revloop.dbt import MANIFEST_PATH, PROJECT_DIR, DbtProject, connection_env
+from revloop.dbt import MANIFEST_PATH, PROJECT_DIR, DbtProject, connection_env, dbt_lock
 
 LAYER_GROUPS = {"staging": "canonical_staging", "intermediate": "canonical_intermediate", "marts": "canonical_marts",
                 "reference": "canonical_reference"}
@@ -63,7 +63,9 @@ def canonical_models(context: dg.AssetExecutionContext, revloop: RevloopResource
         project_dir=str(PROJECT_DIR), profiles_dir=str(PROJECT_DIR),
         dbt_executable=str(Path(sys.executable).with_name("dbt")), target=settings.environment,
     )
-    yield from dbt.cli(["build"], context=context).stream()
+    # one dbt invocation per warehouse at a time: the warm sync loop refreshes the same tables
+    with dbt_lock(revloop.database_url(), holder=f"dagster:{context.run_id[:8]}"):
+        yield from dbt.cli(["build"], context=context).stream()
 
 
 TRANSFORM_JOB = dg.define_asset_job(

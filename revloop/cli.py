@@ -609,7 +609,8 @@ def demo(
     else:
         with console.status("starting the sandboxes..."):
             try:
-                processes = control.up(configs, detach=detach)
+                # Ctrl-C reaches the demo alone: it stops the sync loop while the sandboxes still answer
+                processes = control.up(configs, detach=detach, own_session=True)
             except control.SandboxError as exc:
                 err_console.print(f"[red]error:[/red] {exc}")
                 raise typer.Exit(1) from exc
@@ -894,12 +895,14 @@ def sync(
         if report.load_errors or report.transform_error:
             raise typer.Exit(1)
         return
-    stopping = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    from pipelines.common.retry import process_stopping
+
+    # a stop ends the step in progress (and any retry it is waiting out), then the loop records its stop
+    signal.signal(signal.SIGTERM, lambda *_: process_stopping.set())
     typer.echo(f"syncing (Salesforce polled every {poll_seconds:g}s, payments on webhooks); Ctrl-C to stop")
     try:
         SyncLoop(cycle, poll_seconds=poll_seconds, full_every_seconds=full_every, on_cycle=show).run(
-            lambda: stopping["now"])
+            process_stopping.is_set)
     except KeyboardInterrupt:
         pass
     finally:

@@ -76,6 +76,8 @@ class CycleReport:
     enqueued: Counter[str] = dataclasses.field(default_factory=Counter)
     delivered: Counter[str] = dataclasses.field(default_factory=Counter)
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+    stopped: bool = False
+    """The cycle ended early because its process is stopping (the next start picks up from there)."""
 
     @property
     def blocked(self) -> dict[str, list[str]]:
@@ -113,9 +115,15 @@ class SyncCycle:
             writers = {s: writer_for(s, settings, database_url=database_url) for s in SYSTEMS}
         self.worker = DeliveryWorker(database_url, self.cipher, writers,
                                      alerter or alerter_from_environment(database_url), policy)
-        self.dbt = DbtProject(database_url, settings.environment)
+        # a Dagster build holding the canonical layer: this cycle's flows read the marts as they are, and the
+        # next cycle rebuilds (a hot path must not queue behind a full build)
+        self.dbt = DbtProject(database_url, settings.environment, lock_wait_seconds=30.0)
         self.erp_lookup = ErpInvoiceLookup(settings.erp) if settings.erp.configured else None
         self.reporter = reporter
+        # Rows loaded whose models are not rebuilt yet (a failed or skipped transform; a hot cycle rebuilds
+        # only the marts the flows read): later transforms rebuild for them too, or a deal loaded just before a
+        # failure would wait for its table's next change. Per kind of rebuild: hot marts, everything downstream.
+        self.untransformed: dict[str, dict[str, Counter[str]]] = {"hot": {}, "downstream": {}}
 
     # ---- steps ---------------------------------------------------------------------------------------
 
@@ -140,6 +148,9 @@ class SyncCycle:
                 continue
             report.loaded[system] = summary.rows_loaded
             report.rows_by_table[system] = dict(summary.rows_by_table)
+            for untransformed in self.untransformed.values():
+                untransformed.setdefault(system, Counter()).update(
+                    {table: rows for table, rows in summary.rows_by_table.items() if rows})
             if self.reporter is not None and summary.rows_loaded:
                 self.reporter.loaded(system, summary.rows_by_table)
         report.seconds["load"] = round(time.perf_counter() - started, 3)
@@ -151,14 +162,18 @@ class SyncCycle:
         Hot cycles rebuild only the marts the flows read that the tables with new rows feed
         (:data:`MODELS_BY_TABLE`); ``downstream=True`` (the loop's full cycles) rebuilds everything
         downstream of them (:func:`revloop.dbt.affected_selection`: identity resolution, reconciliation).
+        Tables are counted from every load since the last successful rebuild of that kind
+        (:attr:`untransformed`), so a failed, busy or skipped rebuild is made up by the next one.
         """
         from revloop.dbt import TransformError, affected_selection
 
+        hot = {system: dict(rows) for system, rows in self.untransformed["hot"].items() if rows}
         models: list[str] = list(ALL_MODELS) if force else []
         if downstream and not force:
-            models = affected_selection(report.rows_by_table)
+            models = affected_selection(
+                {system: dict(rows) for system, rows in self.untransformed["downstream"].items() if rows})
         for (system, table), affected in MODELS_BY_TABLE.items():
-            if report.rows_by_table.get(system, {}).get(table):
+            if hot.get(system, {}).get(table):
                 models += [m for m in affected if m not in models]
         started = time.perf_counter()
         first_build = not self._marts_exist()
@@ -172,6 +187,9 @@ class SyncCycle:
                 report.transform_error = f"dbt run failed: {', '.join(failed) or summary.error}"
         except TransformError as exc:
             report.transform_error = str(exc)
+        if report.transform_error is None:
+            for kind in ("hot", "downstream") if downstream or force or first_build else ("hot",):
+                self.untransformed[kind].clear()
         report.models = models or ["(all)"]
         report.seconds["transform"] = round(time.perf_counter() - started, 3)
         if self.reporter is not None and report.transform_error is None:
@@ -266,17 +284,28 @@ class SyncCycle:
 
     def run(self, systems: Sequence[str] = SYSTEMS, *, deliver: bool = True, force_transform: bool = False,
             deliver_last_stage: bool = True, downstream: bool = False,
-            events_overlap_seconds: float | None = None) -> CycleReport:
+            events_overlap_seconds: float | None = None,
+            stop: Callable[[], bool] | None = None) -> CycleReport:
         """One whole cycle: load -> transform -> checks -> flows -> deliver.
 
         ``deliver_last_stage=False`` leaves the last stage's writes to a worker running beside the cycle
         (the warm loop's delivery thread), so the next cycle starts without waiting for them.
+        ``stop`` is asked between the steps: once it is true the cycle ends where it is (``report.stopped``).
+        Every step is safe to cut there: the next cycle loads from the saved cursors, rebuilds what is stale
+        and plans again from the marts, so stopping loses nothing.
         """
         report = CycleReport(started_at=dt.datetime.now(dt.UTC))
         started = time.perf_counter()
-        self.load(systems, report, events_overlap_seconds=events_overlap_seconds)
-        self.transform(systems, report, force=force_transform, downstream=downstream)
-        self.run_flows(report, deliver=deliver, deliver_last_stage=deliver_last_stage)
+        steps: tuple[Callable[[], None], ...] = (
+            lambda: self.load(systems, report, events_overlap_seconds=events_overlap_seconds),
+            lambda: self.transform(systems, report, force=force_transform, downstream=downstream),
+            lambda: self.run_flows(report, deliver=deliver, deliver_last_stage=deliver_last_stage),
+        )
+        for step in steps:
+            if stop is not None and stop():
+                report.stopped = True
+                break
+            step()
         report.seconds["total"] = round(time.perf_counter() - started, 3)
         logger.info("cycle: loaded %s, models %s, enqueued %s, delivered %s, seconds %s", report.loaded,
                     report.models, dict(report.enqueued), dict(report.delivered), report.seconds)
@@ -401,7 +430,8 @@ class SyncLoop:
                         full = systems == SYSTEMS
                         report = self.cycle.run(systems, force_transform=first, deliver_last_stage=False,
                                                 downstream=full,
-                                                events_overlap_seconds=None if full else HOT_EVENTS_OVERLAP_SECONDS)
+                                                events_overlap_seconds=None if full else HOT_EVENTS_OVERLAP_SECONDS,
+                                                stop=stop)
                         first = False
                         self.cycles += 1
                         if self.on_cycle is not None:

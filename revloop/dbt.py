@@ -18,18 +18,20 @@ spawn multiprocessing context.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from revloop.locking import LockBusy, advisory_lock, holder_name
 from revloop.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -107,6 +109,29 @@ def _project_files() -> tuple[tuple[str, int, int], ...]:
 
 class TransformError(RuntimeError):
     """dbt could not run at all (a compilation error, an unreachable warehouse)."""
+
+
+class TransformBusy(TransformError, LockBusy):
+    """Another process (a Dagster run, a sync loop) is building the canonical layer of this warehouse."""
+
+
+DBT_LOCK_KEY = "revloop.dbt"
+# dbt commands that write to the warehouse; parse, compile, ls and docs only read the project.
+_WAREHOUSE_COMMANDS = frozenset({"build", "run", "seed", "test", "snapshot", "source", "run-operation"})
+
+
+@contextlib.contextmanager
+def dbt_lock(database_url: str, *, wait_seconds: float = 600.0, holder: str = "dbt") -> Iterator[None]:
+    """One dbt invocation at a time per warehouse, across processes.
+
+    Two builds at once (a Dagster run and the warm sync loop) would replace the same tables side by side:
+    one fails on the other's locks, or one's incremental merge reads the other's half-built relation.
+    Raises :class:`TransformBusy` naming the holder when the lock stays held ``wait_seconds``.
+    """
+    with advisory_lock(database_url, DBT_LOCK_KEY, holder=holder_name("revloop-dbt", holder),
+                       wait_seconds=wait_seconds, busy=TransformBusy,
+                       busy_message="another dbt build is running on this warehouse ({who})"):
+        yield
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,9 +226,10 @@ class DbtProject:
     # dbt keeps process-wide state (flags, adapters): one invocation at a time per process.
     _lock = threading.Lock()
 
-    def __init__(self, database_url: str, environment: str = "dev") -> None:
+    def __init__(self, database_url: str, environment: str = "dev", *, lock_wait_seconds: float = 600.0) -> None:
         self.database_url = database_url
         self.environment = environment
+        self.lock_wait_seconds = lock_wait_seconds
         self._runner: Any = None
         self._parsed_files: tuple[tuple[str, int, int], ...] | None = None
 
@@ -292,7 +318,10 @@ class DbtProject:
             # Writing manifest.json and run_results.json took 0.2 s of every invocation; `parse` writes the
             # manifest Dagster loads, and `docs generate` needs its artifacts.
             artifacts = () if command in ("docs", "parse") else ("--no-write-json",)
-            result = self._runner.invoke([*args, *_PROJECT_ARGS, *artifacts])
+            guard = (dbt_lock(self.database_url, wait_seconds=self.lock_wait_seconds)
+                     if args[0] in _WAREHOUSE_COMMANDS else contextlib.nullcontext())
+            with guard:
+                result = self._runner.invoke([*args, *_PROJECT_ARGS, *artifacts])
         seconds = time.perf_counter() - started
         if result.result is None or isinstance(result.result, bool | str):
             error = str(result.exception) if result.exception else None

@@ -124,8 +124,14 @@ def _port_in_use(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start(config: SandboxConfig, *, detach: bool, cwd: Path | None = None) -> SandboxProcess:
-    """Launch one sandbox process (not yet waiting for it to answer)."""
+def start(config: SandboxConfig, *, detach: bool, cwd: Path | None = None,
+          own_session: bool = False) -> SandboxProcess:
+    """Launch one sandbox process (not yet waiting for it to answer).
+
+    A detached process, or one started with ``own_session``, runs in a session of its own: a Ctrl-C in the
+    terminal does not reach it, so its parent decides when it stops (``revloop demo`` stops the sync loop
+    first, while the systems it talks to still answer).
+    """
     if _port_in_use(config.host, config.port):
         raise SandboxError(
             f"port {config.port} for the {config.system} sandbox is already in use "
@@ -146,7 +152,7 @@ def start(config: SandboxConfig, *, detach: bool, cwd: Path | None = None) -> Sa
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
             cmd, cwd=repo_root, stdout=log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=detach, stdin=subprocess.DEVNULL,
+            start_new_session=detach or own_session, stdin=subprocess.DEVNULL,
         )
     return SandboxProcess(config, process.pid, log_file, process)
 
@@ -187,12 +193,13 @@ def _tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def up(cfgs: list[SandboxConfig], *, detach: bool, timeout: float = 900.0) -> list[SandboxProcess]:
-    """Start every system and wait until all answer; on failure, stop those already started."""
+def up(cfgs: list[SandboxConfig], *, detach: bool, timeout: float = 900.0,
+       own_session: bool = False) -> list[SandboxProcess]:
+    """Start every system (see :func:`start`) and wait until all answer; on failure, stop those already started."""
     started: list[SandboxProcess] = []
     try:
         for config in cfgs:
-            started.append(start(config, detach=detach))
+            started.append(start(config, detach=detach, own_session=own_session))
         wait_healthy(started, timeout)
     except BaseException:
         stop(started)

@@ -7,12 +7,24 @@ is the same everywhere: up to ``attempts`` tries, never waiting longer than ``ma
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_when_event_set,
+    wait_random_exponential,
+)
 
 logger = logging.getLogger(__name__)
+
+process_stopping = threading.Event()
+"""Set when the process is shutting down (``revloop sync`` on SIGTERM): retries end at once with the error
+they were waiting out, instead of holding the stop up for the rest of their backoff."""
 
 
 def retrying(
@@ -41,7 +53,8 @@ def retrying(
         )
 
     return Retrying(
-        stop=stop_after_attempt(attempts),
+        stop=stop_after_attempt(attempts) | stop_when_event_set(process_stopping),
+        sleep=process_stopping.wait,
         wait=wait,
         retry=retry_if_exception(is_transient),
         before_sleep=log,

@@ -67,3 +67,24 @@ def test_warm_loop_invoices_and_marks_paid_within_seconds_when_woken_by_poll_and
         thread.join(30)
     assert not thread.is_alive()
     assert loop.cycles >= 2
+
+
+def test_a_stopping_cycle_ends_after_the_step_it_is_in_and_the_next_cycle_catches_up(world: World) -> None:
+    opportunity = world.win_deal(quantity=1, unit_price=77.0)
+    asked: list[int] = []
+
+    def stop_after_the_load() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # asked before the load (go on), then before the transform (stop)
+
+    report = world.cycle.run(("salesforce",), stop=stop_after_the_load)
+    assert report.stopped and len(asked) == 2
+    assert report.loaded.get("salesforce", 0) >= 1
+    assert report.models == [] and report.plans == [] and not report.enqueued
+    assert world.erp_invoice_for(opportunity) is None
+    # nothing was lost by stopping: the next cycles rebuild for the deal loaded before the stop (they load
+    # nothing new of it) and invoice it
+    nothing_new = world.run_cycle()
+    assert "fct_opportunities" in nothing_new.models, nothing_new
+    invoice = wait_for(lambda: world.erp_invoice_for(opportunity), step=world.run_cycle, what="the ERP invoice")
+    assert invoice["state"] == "posted"

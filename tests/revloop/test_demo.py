@@ -109,4 +109,7 @@ def test_demo_runs_the_whole_loop_and_stops_on_ctrl_c_when_started(tmp_path: Pat
         except httpx.HTTPError:
             continue
         raise AssertionError(f"port {port} still answers after Ctrl-C")
-    assert _scalar(fresh_database, "select count(*) from sync.loop_heartbeats where stopped_at is not null") == 1
+    sync_log = tmp_path / "home" / "sync.log"
+    assert _scalar(fresh_database, "select count(*) from sync.loop_heartbeats where stopped_at is not null") == 1, (
+        "".join(output[-20:]) + "\n--- sync.log ---\n"
+        + "\n".join(sync_log.read_text(errors="replace").splitlines()[-40:] if sync_log.exists() else []))

@@ -1,0 +1,47 @@
+"""Named advisory locks: waiting for a holder, giving up with its name, and one dbt build per warehouse."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from revloop.dbt import DbtProject, TransformBusy, dbt_lock
+from revloop.locking import LockBusy, advisory_lock
+
+
+def test_a_waiter_gets_the_lock_once_the_holder_lets_go(warehouse_url: str) -> None:
+    released = threading.Event()
+
+    def hold() -> None:
+        with advisory_lock(warehouse_url, "probe.wait", holder="first-holder"):
+            time.sleep(0.5)
+        released.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.1)  # the thread holds the lock by now
+    with advisory_lock(warehouse_url, "probe.wait", holder="waiter", wait_seconds=10):
+        assert released.is_set(), "the lock was granted while the first holder still had it"
+    holder.join()
+
+
+def test_a_waiter_gives_up_after_its_wait_and_names_the_holder(warehouse_url: str) -> None:
+    with advisory_lock(warehouse_url, "probe.busy", holder="the-holder"):
+        started = time.monotonic()
+        with pytest.raises(LockBusy, match=r"probe\.busy is held by the-holder since "):  # noqa: SIM117
+            with advisory_lock(warehouse_url, "probe.busy", holder="waiter", wait_seconds=0.5):
+                pass
+        assert 0.4 < time.monotonic() - started < 5
+
+
+def test_dbt_does_not_run_while_another_build_holds_the_warehouse(warehouse_url: str) -> None:
+    project = DbtProject(warehouse_url, lock_wait_seconds=0.3)
+    with dbt_lock(warehouse_url, holder="dagster:abc12345"):
+        with pytest.raises(TransformBusy, match=r"another dbt build is running on this warehouse "  # noqa: SIM117
+                                                r"\(revloop-dbt:dagster:abc12345:"):
+            project.invoke(["run", "--select", "stg_salesforce__accounts"])
+    # parse only reads the project: it never waits for a build
+    with dbt_lock(warehouse_url, holder="dagster:abc12345"):
+        assert project.invoke(["parse"]).success
