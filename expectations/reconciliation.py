@@ -173,16 +173,27 @@ _PAY_STATUS = """case when pay.status = 'void' then 'cancelled' when pay.status 
 
 INVOICE_STATUSES_AGREE = f"""
     {_THREE_WAY},
+    lost as (  -- a lost dispute took the money back: the invoice is unpaid again wherever it shows as paid
+        select distinct charge.invoice as payments_invoice_id
+        from raw_payments.dispute join raw_payments.charge on charge.id = dispute.charge and not charge.is_deleted
+        where not dispute.is_deleted and dispute.status = 'lost' and charge.invoice is not null
+    ),
     statuses as (
         select erp.id as erp_invoice_id, sf.id as salesforce_invoice_id, pay.id as payments_invoice_id,
                erp.state || '/' || erp.payment_state as erp_status,
                sf.status_c || '/' || sf.payment_status_c as salesforce_status, pay.status as payments_status,
+               lost.payments_invoice_id is not null as dispute_lost,
                {_ERP_STATUS} as erp_normalized,
-               case when sf.id is null then null else {_SF_STATUS} end as salesforce_normalized,
-               case when pay.id is null then null else {_PAY_STATUS} end as payments_normalized
+               case when sf.id is null then null
+                    when lost.payments_invoice_id is not null and sf.payment_status_c = 'Disputed' then 'unpaid'
+                    else {_SF_STATUS} end as salesforce_normalized,
+               case when pay.id is null then null
+                    when lost.payments_invoice_id is not null and pay.status = 'paid' then 'unpaid'
+                    else {_PAY_STATUS} end as payments_normalized
         from erp
         left join sf on sf.erp_invoice_id = erp.id
         left join pay on pay.erp_invoice_id = erp.id
+        left join lost on lost.payments_invoice_id = pay.id
     )
     select * from statuses
     where salesforce_normalized <> erp_normalized
@@ -258,6 +269,12 @@ NO_ORPHAN_PAYMENTS = f"""
 """
 
 
+# what the checks read of disputes while the payments platform has none (dlt creates the table with the first)
+_NO_DISPUTES = ("select null::text as charge, 0::bigint as amount, null::text as status, false as is_deleted "
+                "where false")
+_NO_CHARGES = "select null::text as id, null::text as invoice, false as is_deleted where false"
+
+
 def reconciliation_checks() -> list[Check]:
     """Every reconciliation check; all are errors: a sync writing from disagreeing systems spreads the error."""
     sf_opp, sf_inv = SALESFORCE
@@ -289,16 +306,18 @@ def reconciliation_checks() -> list[Check]:
         ),
         Check(
             name="invoice_statuses_agree", suite="reconciliation", severity="error", schema=move[0],
-            table=move[1], sql=INVOICE_STATUSES_AGREE, requires=three_way, covers=(sf_inv, pay_inv),
+            table=move[1], sql=INVOICE_STATUSES_AGREE, requires=three_way,
+            optional=(("raw_payments.dispute", _NO_DISPUTES), ("raw_payments.charge", _NO_CHARGES)),
+            covers=(sf_inv, pay_inv),
             description="The three systems agree whether the invoice is cancelled, unpaid, partially paid, paid "
-                        "or refunded.",
+                        "or refunded (a paid invoice whose dispute was lost is unpaid again: the ERP receipt "
+                        "is cancelled, Salesforce shows Disputed, the payments invoice stays paid).",
         ),
         Check(
             name="payments_net_equals_erp_paid", suite="reconciliation", severity="error", schema=move[0],
             table=move[1], sql=PAYMENTS_NET_EQUALS_ERP_PAID,
             requires=("raw_payments.charge", "raw_payments.refund", "raw_payments.invoice"),
-            optional=(("raw_payments.dispute", "select null::text as charge, 0::bigint as amount, null::text as "
-                                               "status, false as is_deleted where false"),),
+            optional=(("raw_payments.dispute", _NO_DISPUTES),),
             covers=(charge, refund, payment),
             description="Per invoice, succeeded charges minus succeeded refunds and lost disputes equal what the "
                         "ERP records as paid (total minus residual, less posted credit notes; zero once reversed).",

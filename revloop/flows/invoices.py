@@ -39,7 +39,10 @@ class OurInvoice:
     due_date: dt.date | None
     erp_partner_id: int | None
     superseded: bool
-    """Reversed by a credit note of the re-invoice rule (a later version replaces it)."""
+    """Reversed by a credit note of the re-invoice rule (a later version replaces it), as soon as that credit
+    note is recorded in the outbox."""
+    credited: bool = False
+    """That credit note is delivered: the ERP holds the reversal, so the invoice can no longer be paid."""
 
 
 class ErpInvoiceLookup:
@@ -85,7 +88,9 @@ def our_invoices(ctx: FlowContext) -> list[OurInvoice]:
            where o.flow = 'won_deal_invoice' and o.operation = 'credit_note' and o.state = 'delivered'
              and o.target_id ~ '^[0-9]+$' and i.reversed_entry_id is not null"""
     )}
-    reversed_ids |= _pending_reversals(ctx)
+    reversals = _reversals(ctx)
+    credited_ids = reversed_ids | {invoice_id for invoice_id, delivered in reversals.items() if delivered}
+    reversed_ids |= set(reversals)
     facts = {r["erp_invoice_id"]: r for r in ctx.rows(
         """select erp_invoice_id, invoice_number, status, payment_status, currency_code, amount_total,
                   amount_residual, invoice_date, due_date, erp_partner_id
@@ -115,20 +120,22 @@ def our_invoices(ctx: FlowContext) -> list[OurInvoice]:
             payment_status=fact["payment_status"], currency_code=fact["currency_code"],
             amount_total=Decimal(str(fact["amount_total"])), amount_residual=Decimal(str(fact["amount_residual"])),
             invoice_date=fact["invoice_date"], due_date=fact["due_date"], erp_partner_id=fact["erp_partner_id"],
-            superseded=invoice_id in reversed_ids,
+            superseded=invoice_id in reversed_ids, credited=invoice_id in credited_ids,
         ))
     return result
 
 
-def _pending_reversals(ctx: FlowContext) -> set[int]:
-    """Invoices a credit note was recorded for (delivered or not): no payment request for them any more."""
-    result = set()
-    for (payload_enc,) in ctx.conn.execute(
-        "select payload_enc from sync.outbox where flow = 'won_deal_invoice' and operation = 'credit_note'"
+def _reversals(ctx: FlowContext) -> dict[int, bool]:
+    """Invoices a credit note was recorded for (no payment request for them any more), each with whether that
+    credit note is delivered (read from the outbox, so the cycle that delivered it already knows)."""
+    result: dict[int, bool] = {}
+    for payload_enc, state in ctx.conn.execute(
+        "select payload_enc, state from sync.outbox where flow = 'won_deal_invoice' and operation = 'credit_note'"
     ):
         payload = json.loads(ctx.cipher.decrypt(payload_enc, OUTBOX_PAYLOAD_FIELD) or "{}")
         if payload.get("reversed_entry_id"):
-            result.add(int(payload["reversed_entry_id"]))
+            invoice_id = int(payload["reversed_entry_id"])
+            result[invoice_id] = result.get(invoice_id, False) or state == "delivered"
     return result
 
 

@@ -21,6 +21,10 @@ events cannot change the result):
   ``erp-chargeback:<dispute id>``: the receipt is cancelled and the invoice is open again (``not_paid``) for
   finance to chase or write off. An open or won dispute changes nothing in the ERP.
 
+A payment that arrives on an invoice the re-invoice rule superseded (its payment request was paid before it
+could be voided) is not registered against the credited invoice: it is **held** for review (a person refunds it
+or records it against the deal's new invoice); refunded in full, it has nothing left to record.
+
 A failed attempt has nothing to record in the ERP; Salesforce shows it (``Failed``, only while no attempt
 succeeded). A late ``failed`` of an earlier attempt never hides a ``succeeded`` one, because the status is
 computed from all attempts, not from the last event.
@@ -113,6 +117,13 @@ class PaymentOutcomeFlow:
             if reference in done:
                 continue
             invoice = invoices[int(charge["erp_invoice_id"])]
+            if invoice.superseded:
+                if Decimal(str(charge["amount_net"] or 0)) > 0:
+                    plan.holds.append(Hold(self.name, reference, (
+                        f"{charge['amount_net']} {charge['currency_code']} paid on invoice "
+                        f"{invoice.number or invoice.erp_invoice_id}, which a credit note superseded: held for review "
+                        "(refund it, or record it against the deal's new invoice)")))
+                continue
             payload = {"invoice_id": invoice.erp_invoice_id, "payment_id": reference,
                        "amount": str(charge["amount_captured"]),
                        "date": (charge["created_on_local_date"] or ctx.today).isoformat()}

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from sandboxes.payments import (
     catalog,
     customers,
+    disputes,
     invoices,
     ledger,
     payments,
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[Service, Call], Any]
 ROUTE_TABLES = (customers.ROUTES, catalog.ROUTES, invoices.ROUTES, payments.ROUTES, platform.ROUTES, ledger.ROUTES,
-                subscriptions.ROUTES, unmodelled.ROUTES)
+                subscriptions.ROUTES, unmodelled.ROUTES, disputes.ROUTES)
 _VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 FORM = "application/x-www-form-urlencoded"
 

@@ -1,6 +1,7 @@
 """Refunds, disputes and failed payments reach the ERP as Odoo records them and Salesforce's Invoice__c shows
 them: a partial refund is a credit note paid out (the invoice stays paid), a full one reverses the invoice, an
-open dispute changes nothing in the ERP, a failure registers nothing. Driven through the stripe SDK."""
+open dispute changes nothing in the ERP, a lost one cancels the receipt, a failure registers nothing. Driven
+through the stripe SDK."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 import stripe
 
+from expectations.reconciliation import reconciliation_checks
 from tests.flows.conftest import World, wait_for
 from tests.flows.test_failures import invoiced, outbox_rows
 
@@ -83,6 +85,63 @@ def test_open_dispute_shows_in_salesforce_and_leaves_the_erp_paid_when_the_custo
     with psycopg.connect(world.database_url) as conn:
         chargebacks = conn.execute("select count(*) from sync.outbox where operation = 'chargeback'").fetchone()
     assert chargebacks == (0,)  # money may come back: nothing to take back in the ERP until it is lost
+
+
+def reconciliation_rows(world: World, check_name: str, erp_invoice_id: int) -> list[dict[str, Any]]:
+    """The offending rows a reconciliation check reports for one ERP invoice, read straight from the warehouse."""
+    check = next(c for c in reconciliation_checks() if c.name == check_name)
+    sql = (check.sql or "").format(batch=f"{check.schema}.{check.table}")
+    with psycopg.connect(world.database_url) as conn:
+        cursor = conn.execute(sql)
+        columns = [c.name for c in cursor.description or ()]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return [row for row in rows if row["erp_invoice_id"] == erp_invoice_id]
+
+
+def receipts(world: World, payment_intent_id: str) -> list[tuple[str, float]]:
+    found = world.erp.get_model("account.payment").search_read([["memo", "=", payment_intent_id]],
+                                                               ["state", "amount"])
+    return [(p["state"], p["amount"]) for p in found]
+
+
+def test_lost_dispute_cancels_the_receipt_once_when_the_merchant_accepts_the_dispute(world: World) -> None:
+    opportunity, invoice, request = invoiced(world, quantity=1, unit_price=730.0)
+    world.stripe.v1.invoices.pay(request.id, params={"payment_method": "pm_card_createDispute"})
+    wait_for(lambda: world.erp_invoice_for(opportunity)["payment_state"] == "paid", step=world.run_cycle,
+             what="the receipt registered")
+    wait_for(lambda: payment_status(world, opportunity) == ["Disputed"], step=world.run_cycle,
+             what="Invoice__c Disputed")
+    charge = charge_of(world, invoice["id"])
+    (dispute,) = world.stripe.v1.disputes.list(params={"charge": charge["charge"]}).data
+
+    world.faults("payments", webhook_duplicate_rate=1.0)
+    try:
+        lost = world.stripe.v1.disputes.close(dispute.id)
+        (closed,) = [e for e in world.stripe.v1.events.list(params={"type": "charge.dispute.closed"}).data
+                     if e.data.object.id == dispute.id]
+        wait_for(lambda: world.erp_invoice_for(opportunity)["payment_state"] == "not_paid", step=world.run_cycle,
+                 what="the receipt taken back")
+        wait_for(lambda: [d for d in world.sandboxes["payments"].admin(
+            "GET", f"payments/deliveries?event={closed.id}")["data"] if d["state"] == "succeeded"][1:],
+            step=world.run_cycle, what="the closed event delivered twice")
+    finally:
+        world.faults("payments")
+    for _ in range(2):  # the closed event seen again, by webhook and in the events feed, changes nothing
+        world.run_cycle()
+
+    assert lost.status == "lost"
+    assert receipts(world, charge["intent"]) == [("canceled", 730.0)]
+    after = world.erp_invoice_for(opportunity)
+    assert (after["payment_state"], after["amount_residual"]) == ("not_paid", after["amount_total"])
+    assert [(r["operation"], r["idempotency_key"], r["state"]) for r in outbox_rows(world, dispute.id)] == [
+        ("chargeback", f"erp-chargeback:{dispute.id}", "delivered")]
+    assert payment_status(world, opportunity) == ["Disputed"]
+    with psycopg.connect(world.database_url) as conn:
+        stored = conn.execute("select count(*) from sync.webhook_events where event_id = %s", (closed.id,)).fetchone()
+    assert stored == (1,)
+    assert reconciliation_rows(world, "payments_net_equals_erp_paid", invoice["id"]) == []
+    # unpaid again in all three: the ERP receipt cancelled, Salesforce Disputed, the payments invoice paid but lost
+    assert reconciliation_rows(world, "invoice_statuses_agree", invoice["id"]) == []
 
 
 def test_failed_payment_shows_in_salesforce_and_registers_nothing_in_the_erp_when_the_card_is_declined(

@@ -30,18 +30,17 @@ def test_a_waiter_gets_the_lock_once_the_holder_lets_go(warehouse_url: str) -> N
 def test_a_waiter_gives_up_after_its_wait_and_names_the_holder(warehouse_url: str) -> None:
     with advisory_lock(warehouse_url, "probe.busy", holder="the-holder"):
         started = time.monotonic()
-        with pytest.raises(LockBusy, match=r"probe\.busy is held by the-holder since "):  # noqa: SIM117
-            with advisory_lock(warehouse_url, "probe.busy", holder="waiter", wait_seconds=0.5):
-                pass
+        with (pytest.raises(LockBusy, match=r"probe\.busy is held by the-holder since "),
+              advisory_lock(warehouse_url, "probe.busy", holder="waiter", wait_seconds=0.5)):
+            pass
         assert 0.4 < time.monotonic() - started < 5
 
 
 def test_dbt_does_not_run_while_another_build_holds_the_warehouse(warehouse_url: str) -> None:
     project = DbtProject(warehouse_url, lock_wait_seconds=0.3)
-    with dbt_lock(warehouse_url, holder="dagster:abc12345"):
-        with pytest.raises(TransformBusy, match=r"another dbt build is running on this warehouse "  # noqa: SIM117
-                                                r"\(revloop-dbt:dagster:abc12345:"):
-            project.invoke(["run", "--select", "stg_salesforce__accounts"])
+    busy = r"another dbt build is running on this warehouse \(revloop-dbt:dagster:abc12345:"
+    with dbt_lock(warehouse_url, holder="dagster:abc12345"), pytest.raises(TransformBusy, match=busy):
+        project.invoke(["run", "--select", "stg_salesforce__accounts"])
     # parse only reads the project: it never waits for a build
     with dbt_lock(warehouse_url, holder="dagster:abc12345"):
         assert project.invoke(["parse"]).success

@@ -11,6 +11,9 @@ Payloads by ``(target_object, operation)``:
   ``"currency": "eur"``, ``"items": [{"description", "amount": "1234.50"}]`` (major units, as decimal
   strings), ``"metadata": {"salesforce_opportunity_id", "erp_invoice_id", "erp_invoice_number"}``,
   ``"days_until_due"?`` or ``"due_date"?`` (ISO date), ``"finalize"?: true`` (default true).
+- ``("invoice", "void")``: ``{"invoice_id": "in_...", "erp_invoice_id"?, "salesforce_account_id"?}``: withdraw
+  a payment request whose ERP invoice was credited (voiding an open invoice also cancels its payment intent);
+  one that was paid is refused, since only a person can decide about that money.
 """
 
 from __future__ import annotations
@@ -206,6 +209,7 @@ class PaymentsWriter:
             ("customer", "upsert"): self._find_or_create_customer,
             ("customer", "update"): self._update_customer,
             ("invoice", "create"): self._create_invoice,
+            ("invoice", "void"): self._void_invoice,
         }.get((write.target_object, write.operation))
         if handler is None:
             raise PermanentError(f"payments writer has no operation {write.operation} on {write.target_object}",
@@ -342,6 +346,31 @@ class PaymentsWriter:
             "currency": body.get("currency"), "hosted_invoice_url": body.get("hosted_invoice_url"),
             "number": body.get("number"),
         })
+
+    def _void_invoice(self, write: IntendedWrite) -> DeliveryOutcome:
+        """Withdraw a payment request: void it under ``<key>:void`` (Stripe then cancels its payment intent).
+
+        The invoice is read first, so a delivery after a crash (or beyond Stripe's 24 hours of idempotency)
+        finds it void and reports it found. A paid invoice is parked: it cannot be voided, and whether its money
+        goes back or pays the invoice that replaced it is a person's decision.
+        """
+        invoice_id = str(write.payload.get("invoice_id") or "")
+        if not invoice_id.startswith("in_"):
+            raise PermanentError("voiding needs payload.invoice_id (in_...)", code="invalid_payload")
+        invoice = self.client.v1.invoices.retrieve(invoice_id)
+        status = invoice.status
+        detail = {"status": status, "erp_invoice_id": write.payload.get("erp_invoice_id")}
+        if status == "void":
+            return DeliveryOutcome(invoice_id, False, detail)
+        if status == "paid" or (invoice.amount_paid or 0) > 0:
+            raise PermanentError(f"payments invoice {invoice_id} was paid before it could be voided: refund it or "
+                                 "settle it against the invoice that replaced it, by hand", code="invoice_paid")
+        if status not in ("open", "uncollectible"):
+            raise PermanentError(f"payments invoice {invoice_id} is {status}: only an open or uncollectible invoice "
+                                 "can be voided", code="invoice_not_voidable")
+        voided = self.client.v1.invoices.void_invoice(
+            invoice_id, options={"idempotency_key": idempotency_key(write.idempotency_key, "void")})
+        return DeliveryOutcome(invoice_id, not _replayed(voided), {**detail, "status": voided.status})
 
     def _invoice_by_key(self, customer_id: str, key: str) -> Any | None:
         """The customer's invoice created for ``key`` longer ago than Stripe surely keeps idempotency keys,

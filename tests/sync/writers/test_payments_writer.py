@@ -120,6 +120,46 @@ def test_invoice_is_created_finalized_and_carries_its_cross_references_when_an_e
     assert invoice.customer == customers_of(stripe_client, account)[0].id
 
 
+def void_write(invoice_id: str, key: str) -> Any:
+    return write("payments", "invoice", "void", key, {"invoice_id": invoice_id, "erp_invoice_id": "1000000042"},
+                 flow="invoice_payment_request")
+
+
+def test_invoice_is_voided_once_under_its_key_and_found_void_when_delivered_again(
+    payments_writer: PaymentsWriter, stripe_client: stripe.StripeClient
+) -> None:
+    request = payments_writer.deliver(invoice_write(unique("001VOID"), unique("pay-inv")))
+    key = unique("pay-void")
+
+    first = payments_writer.deliver(void_write(request.target_id, key))
+    again = payments_writer.deliver(void_write(request.target_id, key))
+
+    assert (first.target_id, first.created, first.detail["status"]) == (request.target_id, True, "void")
+    assert (again.target_id, again.created, again.detail["status"]) == (request.target_id, False, "void")
+    voided = [e for e in stripe_client.v1.events.list(params={"type": "invoice.voided"}).data
+              if e.data.object.id == request.target_id]
+    assert [e.request.idempotency_key for e in voided] == [f"{key}:void"]
+
+
+def test_paid_invoice_is_parked_not_voided_when_the_customer_paid_it_first(
+    payments_writer: PaymentsWriter, stripe_client: stripe.StripeClient
+) -> None:
+    request = payments_writer.deliver(invoice_write(unique("001VOID"), unique("pay-inv")))
+    stripe_client.v1.invoices.pay(request.target_id, params={"payment_method": "pm_card_visa"})
+
+    with pytest.raises(PermanentError) as refused:
+        payments_writer.deliver(void_write(request.target_id, unique("pay-void")))
+
+    assert refused.value.code == "invoice_paid"
+    assert stripe_client.v1.invoices.retrieve(request.target_id).status == "paid"
+
+
+def test_void_is_parked_when_the_payload_names_no_invoice(payments_writer: PaymentsWriter) -> None:
+    with pytest.raises(PermanentError) as refused:
+        payments_writer.deliver(void_write("", unique("pay-void")))
+    assert refused.value.code == "invalid_payload"
+
+
 def test_invoice_is_not_duplicated_when_delivered_again_by_a_fresh_writer(
     payments_settings: PaymentsSettings, stripe_client: stripe.StripeClient
 ) -> None:
