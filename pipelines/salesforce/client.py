@@ -9,6 +9,8 @@ the run at once.
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import functools
 import logging
 import threading
@@ -87,6 +89,11 @@ def _query_more(sf: Salesforce, url: str, headers: dict[str, str]) -> Any:
     return sf.query_more(url, identifier_is_url=True, headers=headers)
 
 
+DESCRIBE_MAX_AGE = dt.timedelta(minutes=5)
+_DESCRIBES: dict[tuple[str, str | None, str], tuple[dt.datetime, dict[str, Any]]] = {}
+_DESCRIBES_LOCK = threading.Lock()
+
+
 class SalesforceReader:
     """An authenticated, retrying reader of one org.
 
@@ -107,6 +114,7 @@ class SalesforceReader:
         self.http_seconds = 0.0
         self.calls = 0
         self.token_refreshes = 0
+        self.describes_not_modified = 0
         self._users = 0
 
     def acquire(self, users: int = 1) -> None:
@@ -172,8 +180,41 @@ class SalesforceReader:
     # ---- reads ------------------------------------------------------------------------------------
 
     def describe(self, sobject: str) -> dict[str, Any]:
-        """``sobjects/<sobject>/describe`` as the integration user sees it."""
-        return self.call(f"describe {sobject}", lambda sf: getattr(sf, sobject).describe())
+        """``sobjects/<sobject>/describe`` as the integration user sees it.
+
+        A process keeps the describes it read (per org, user and object) and asks again with
+        ``If-Modified-Since``: Salesforce answers ``304 Not Modified`` without a body while the object's
+        metadata is unchanged, so a warm process's frequent small loads pay one short call per object, and a
+        new or removed field still shows on the next load.
+        """
+        key = (self.settings.instance_url or "", self.tokens.client_id, sobject)
+        with _DESCRIBES_LOCK:
+            cached = _DESCRIBES.get(key)
+        if cached is not None and dt.datetime.now(dt.UTC) - cached[0] > DESCRIBE_MAX_AGE:
+            # whatever the server counts as a metadata change (a user's field access may not count), a copy
+            # is read again in full after a while
+            cached = None
+        # one second earlier than the copy was read: HTTP dates have whole seconds, a change in the same
+        # second as the read must still count as newer
+        asked_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        headers = {"If-Modified-Since": email.utils.format_datetime(cached[0], usegmt=True)} if cached else None
+
+        def read(sf: Salesforce) -> dict[str, Any] | None:
+            try:
+                return getattr(sf, sobject).describe(headers=headers)
+            except SalesforceGeneralError as exc:
+                if cached is not None and exc.status == 304:
+                    return None
+                raise
+
+        found = self.call(f"describe {sobject}", read)
+        if found is None and cached is not None:
+            self.describes_not_modified += 1
+            return cached[1]
+        assert found is not None
+        with _DESCRIBES_LOCK:
+            _DESCRIBES[key] = (asked_at, found)
+        return found
 
     def count(self, sobject: str, where: str) -> int:
         """``SELECT COUNT()`` through ``queryAll`` (deleted rows included, as the load reads them)."""

@@ -131,6 +131,7 @@ class SharedTokens:
         client_id = settings.reader_client_id if self.reader else settings.client_id
         if not client_id:
             raise ValueError("no Salesforce client id is configured (REVLOOP_SALESFORCE_READER_CLIENT_ID)")
+        self.client_id = client_id
         self.grant = "refresh_token" if self.uses_refresh_token else "client_credentials"
         self.session = session or pinned_session(settings.instance_url or _token_url(settings), settings.ca_file)
         self.store = TokenStore(database_url, cipher, "salesforce", client_id)

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 from typing import Any
 
 from sandboxes.salesforce.permissions import PermissionSet
 from sandboxes.salesforce.schema import NUMBER_TYPES, SOAP_TYPES, SOBJECTS, Field, SObject
+
+# The org's schema is fixed for the life of the server (and each user's access to it), so its metadata last
+# changed when the server started: a describe asked "if modified since" a later moment is not modified.
+METADATA_MODIFIED_AT = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def not_modified_since(header: str | None) -> bool:
+    """Whether an ``If-Modified-Since`` value (an HTTP date) is at or after the last metadata change.
+
+    A value that is not a date is ignored (the describe is returned), as web servers do.
+    """
+    if not header:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    return since >= METADATA_MODIFIED_AT
 
 
 def _urls(sobject: SObject, version: str) -> dict[str, str]:

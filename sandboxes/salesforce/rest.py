@@ -20,7 +20,7 @@ from sandboxes.common.app import json_response
 from sandboxes.salesforce.auth import ApiSession
 from sandboxes.salesforce.bulk import BulkQueryJobs
 from sandboxes.salesforce.composite import CollectionService
-from sandboxes.salesforce.describe import basic_info, describe, describe_global
+from sandboxes.salesforce.describe import basic_info, describe, describe_global, not_modified_since
 from sandboxes.salesforce.errors import SalesforceError, not_found
 from sandboxes.salesforce.query import QueryCursors, batch_size_from
 from sandboxes.salesforce.records import MultipleMatches, RecordService, require_readable
@@ -158,6 +158,9 @@ class RestApi:
 
     async def get_describe(self, request: Request, session: ApiSession, version: str, args: dict[str, str]) -> Response:
         target = require_readable(session, sobject(args["object"]))
+        if not_modified_since(request.headers.get("if-modified-since")):
+            # Salesforce's answer for metadata unchanged since that date: no body, so a client keeps its copy
+            return Response(status_code=304)
         return json_response(describe(target, session.permissions, version))
 
     # ---- records -------------------------------------------------------------------------------------
