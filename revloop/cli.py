@@ -621,13 +621,15 @@ def demo(
     os.environ.setdefault("REVLOOP_DATABASE_URL", url)
     load(system="all", full_refresh=False, sandbox=False, data_dir=None)
 
-    children: list = []  # type: ignore[type-arg]
+    children: dict[str, Any] = {}
     stopping = threading.Event()
 
     def stop_all() -> None:
         stopping.set()
-        for child in reversed(children):  # the sync loop first: it finishes its cycle and records its stop
-            demo_steps.stop_process_group(child, timeout=60.0)
+        # the sync loop first: it ends its step and records its stop while everything it talks to still runs
+        for name in ("sync", "dagster", "webhooks"):
+            if name in children:
+                demo_steps.stop_process_group(children[name], timeout=60.0)
         control.stop(processes)
 
     ready_url = configs[0].base_url
@@ -637,19 +639,22 @@ def demo(
         child_env = {**os.environ, "DAGSTER_HOME": str(demo_steps.dagster_home(settings.home)),
                      "REVLOOP_DAGSTER_AUTOMATION": os.environ.get("REVLOOP_DAGSTER_AUTOMATION", "on")}
         try:
+            if sync_loop:
+                # before the UI: the loop beats by the time the safety-net sensor first looks, so the sensor
+                # does not start a sync run beside it
+                with console.status("starting the webhook receiver and the sync loop..."):
+                    children["webhooks"] = demo_steps.start_revloop(
+                        ["webhooks", "serve", "--port", str(webhook_port)], child_env, logs / "webhooks.log")
+                    demo_steps.wait_for_port(children["webhooks"], f"http://127.0.0.1:{webhook_port}/healthz",
+                                             logs / "webhooks.log")
+                    children["sync"] = demo_steps.start_revloop(["sync"], child_env, logs / "sync.log")
+                console.print(f"Sync loop: log {logs / 'sync.log'}; webhooks: log {logs / 'webhooks.log'}")
             if ui:
                 with console.status(f"starting the Dagster UI (log: {logs / 'dagster.log'})..."):
-                    children.append(demo_steps.start_dagster(child_env, settings.home, ui_port, logs / "dagster.log"))
-                    ready_url = demo_steps.wait_for_dagster(children[-1], ui_port, logs / "dagster.log")
+                    children["dagster"] = demo_steps.start_dagster(child_env, settings.home, ui_port,
+                                                                   logs / "dagster.log")
+                    ready_url = demo_steps.wait_for_dagster(children["dagster"], ui_port, logs / "dagster.log")
                 console.print(f"Dagster UI: {ready_url}  (assets by group: raw_*, canonical_*, sync; runs; sensors)")
-            if sync_loop:
-                with console.status("starting the webhook receiver and the sync loop..."):
-                    children.append(demo_steps.start_revloop(["webhooks", "serve", "--port", str(webhook_port)],
-                                                             child_env, logs / "webhooks.log"))
-                    demo_steps.wait_for_port(children[-1], f"http://127.0.0.1:{webhook_port}/healthz",
-                                             logs / "webhooks.log")
-                    children.append(demo_steps.start_revloop(["sync"], child_env, logs / "sync.log"))
-                console.print(f"Sync loop: log {logs / 'sync.log'}; webhooks: log {logs / 'webhooks.log'}")
         except (RuntimeError, TimeoutError) as exc:
             err_console.print(f"[red]error:[/red] {exc}")
             stop_all()
@@ -895,7 +900,7 @@ def sync(
         if report.load_errors or report.transform_error:
             raise typer.Exit(1)
         return
-    from pipelines.common.retry import process_stopping
+    from revloop.stopping import process_stopping
 
     # a stop ends the step in progress (and any retry it is waiting out), then the loop records its stop
     signal.signal(signal.SIGTERM, lambda *_: process_stopping.set())

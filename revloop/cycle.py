@@ -408,6 +408,22 @@ class SyncLoop:
         from revloop.sync.heartbeat import Heartbeat
 
         heartbeat = Heartbeat(self.cycle.database_url)
+
+        def beating() -> None:
+            # from a thread of its own: a long cycle (a first full build, a wait for a Dagster build) must not
+            # look like a dead loop to the safety-net sensor, which would start a sync run beside it
+            while not stop():
+                try:
+                    heartbeat.beat(self.cycles, now=time.monotonic())
+                except psycopg.Error as exc:  # the warehouse is away: the cycles report it
+                    logger.warning("heartbeat not recorded: %s", exc)
+                for _ in range(10):
+                    if stop():
+                        break
+                    time.sleep(0.1)
+
+        beater = threading.Thread(target=beating, name="revloop-heartbeat", daemon=True)
+        beater.start()
         delivery = threading.Thread(target=self._delivery, args=(stop,), name="revloop-delivery", daemon=True)
         delivery.start()
         last_full = 0.0
@@ -418,10 +434,6 @@ class SyncLoop:
             events: list[str] = []
             while not stop():
                 now = time.monotonic()
-                try:
-                    heartbeat.beat(self.cycles, now=now)
-                except psycopg.Error as exc:  # the warehouse is away: the cycle below reports it
-                    logger.warning("heartbeat not recorded: %s", exc)
                 systems: tuple[str, ...] = ()
                 if now - last_full >= self.full_every_seconds:
                     systems = SYSTEMS
@@ -457,6 +469,7 @@ class SyncLoop:
                 if events:  # take what arrived with it too (a generator holds the connection: one at a time)
                     events += [note.payload for note in listener.notifies(timeout=0.01)]
         delivery.join(timeout=30)
+        beater.join(timeout=10)  # its last beat before the stop, so the stop is not overwritten
         try:
             heartbeat.stopped(self.cycles)
         except psycopg.Error as exc:

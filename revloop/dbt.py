@@ -33,6 +33,7 @@ import psycopg
 
 from revloop.locking import LockBusy, advisory_lock, holder_name
 from revloop.settings import Settings
+from revloop.stopping import process_stopping
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def dbt_lock(database_url: str, *, wait_seconds: float = 600.0, holder: str = "d
     Raises :class:`TransformBusy` naming the holder when the lock stays held ``wait_seconds``.
     """
     with advisory_lock(database_url, DBT_LOCK_KEY, holder=holder_name("revloop-dbt", holder),
-                       wait_seconds=wait_seconds, busy=TransformBusy,
+                       wait_seconds=wait_seconds, busy=TransformBusy, give_up=process_stopping.is_set,
                        busy_message="another dbt build is running on this warehouse ({who})"):
         yield
 

@@ -10,7 +10,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 
@@ -33,7 +33,8 @@ def holder_name(kind: str, name: str) -> str:
 
 @contextlib.contextmanager
 def advisory_lock(database_url: str, key: str, *, holder: str, wait_seconds: float = 0.0,
-                  busy: type[LockBusy] = LockBusy, busy_message: str = "{key} is held by {who}") -> Iterator[None]:
+                  busy: type[LockBusy] = LockBusy, busy_message: str = "{key} is held by {who}",
+                  give_up: Callable[[], bool] | None = None) -> Iterator[None]:
     """Hold the advisory lock ``key`` for the duration of the block.
 
     Args:
@@ -43,13 +44,15 @@ def advisory_lock(database_url: str, key: str, *, holder: str, wait_seconds: flo
         wait_seconds: How long to wait for a holder to finish before giving up (0: do not wait).
         busy: The exception raised when the lock stays held.
         busy_message: Its message; ``{key}`` and ``{who}`` (the holder and since when) are filled in.
+        give_up: Asked while waiting; once true the wait ends as if ``wait_seconds`` had passed (a process
+            that is stopping does not wait out another's build).
     """
     conn = psycopg.connect(database_url, autocommit=True, application_name=holder[:63])
     try:
         deadline = time.monotonic() + wait_seconds
         pause = 0.05
         while not _try_lock(conn, key):
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or (give_up is not None and give_up()):
                 row = conn.execute(_HOLDER_SQL, (key,)).fetchone()
                 who = f"{row[0]} since {row[1]:%Y-%m-%d %H:%M:%S %Z}" if row else "another session"
                 raise busy(busy_message.format(key=key, who=who))

@@ -7,7 +7,6 @@ is the same everywhere: up to ``attempts`` tries, never waiting longer than ``ma
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +19,13 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from revloop.stopping import process_stopping
+
 logger = logging.getLogger(__name__)
 
-process_stopping = threading.Event()
-"""Set when the process is shutting down (``revloop sync`` on SIGTERM): retries end at once with the error
-they were waiting out, instead of holding the stop up for the rest of their backoff."""
+# When the process is shutting down (``revloop sync`` on SIGTERM), retries end at once with the error they
+# were waiting out instead of holding the stop up for the rest of their backoff.
+__all__ = ["call", "process_stopping", "retrying"]
 
 
 def retrying(

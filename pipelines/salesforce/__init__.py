@@ -89,17 +89,24 @@ def _read_object(
         since = None
         notes.setdefault("resynced", []).append(sobject)
     where = where_since(constants.CURSOR_FIELD, since)
-    matching = reader.count(sobject, where)
+    soql = select_soql(sobject, specs, where)
+    first_page = None
+    if since is None:
+        matching = reader.count(sobject, where)  # a whole object: its size picks the API before anything is read
+    else:
+        # An increment is usually small: its first REST page is the count (``totalSize``) and, most of the
+        # time, all there is; only a large one is read again through Bulk.
+        first_page = reader.rest_first_page(sobject, soql)
+        matching = int(first_page["totalSize"])
     use_bulk = matching >= bulk_threshold and matching > 0
     notes.setdefault("api", {})[sobject] = "bulk" if use_bulk else "rest"
     notes.setdefault("matching", {})[sobject] = matching
 
-    soql = select_soql(sobject, specs, where)
     # Bulk result pages are read one ahead: Salesforce prepares the next page while this one converts.
     pages = (
         (csv_columns(page, specs) for page in prefetched(reader.bulk_pages(sobject, soql), 1, "salesforce-bulk"))
         if use_bulk
-        else (rest_columns(records, specs) for records in reader.rest_pages(sobject, soql))
+        else (rest_columns(records, specs) for records in reader.rest_pages(sobject, soql, first_page))
         if matching
         else iter(())
     )
@@ -130,6 +137,7 @@ def _read_object(
     notes.setdefault("deleted_seen", {})[sobject] = deleted
     notes["api_calls"], notes["http_seconds"] = reader.calls, round(reader.http_seconds, 3)
     notes["token_refreshes"] = reader.token_refreshes
+    notes["describes_not_modified"] = reader.describes_not_modified
     if versions.skipped:
         notes.setdefault("unchanged_rereads_skipped", {})[sobject] = versions.skipped
     state["recent"] = versions.state(previous_versions)

@@ -90,6 +90,7 @@ def _query_more(sf: Salesforce, url: str, headers: dict[str, str]) -> Any:
 
 
 DESCRIBE_MAX_AGE = dt.timedelta(minutes=5)
+_REST_QUERY_OPTIONS = {"Sforce-Query-Options": f"batchSize={constants.REST_BATCH_SIZE}"}
 _DESCRIBES: dict[tuple[str, str | None, str], tuple[dt.datetime, dict[str, Any]]] = {}
 _DESCRIBES_LOCK = threading.Lock()
 
@@ -221,10 +222,19 @@ class SalesforceReader:
         soql = f"SELECT COUNT() FROM {sobject}{where}"
         return int(self.call(f"count {sobject}", lambda sf: sf.query(soql, include_deleted=True))["totalSize"])
 
-    def rest_pages(self, sobject: str, soql: str) -> Iterator[list[dict[str, Any]]]:
-        """Record batches of a ``queryAll`` (REST), following ``nextRecordsUrl``; each page call is retried."""
-        options = {"Sforce-Query-Options": f"batchSize={constants.REST_BATCH_SIZE}"}
-        page = self.call(f"query {sobject}", lambda sf: sf.query(soql, include_deleted=True, headers=options))
+    def rest_first_page(self, sobject: str, soql: str) -> dict[str, Any]:
+        """The first page of a ``queryAll`` (REST); its ``totalSize`` counts every matching record."""
+        return self.call(f"query {sobject}",
+                         lambda sf: sf.query(soql, include_deleted=True, headers=_REST_QUERY_OPTIONS))
+
+    def rest_pages(self, sobject: str, soql: str,
+                   first: dict[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Record batches of a ``queryAll`` (REST), following ``nextRecordsUrl``; each page call is retried.
+
+        ``first``: the query's first page when it was already read (:meth:`rest_first_page`).
+        """
+        options = _REST_QUERY_OPTIONS
+        page = first if first is not None else self.rest_first_page(sobject, soql)
         while True:
             yield page["records"]
             next_url = page.get("nextRecordsUrl")

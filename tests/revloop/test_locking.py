@@ -44,3 +44,15 @@ def test_dbt_does_not_run_while_another_build_holds_the_warehouse(warehouse_url:
     # parse only reads the project: it never waits for a build
     with dbt_lock(warehouse_url, holder="dagster:abc12345"):
         assert project.invoke(["parse"]).success
+
+
+def test_a_stopping_process_stops_waiting_for_the_lock(warehouse_url: str) -> None:
+    stopping = threading.Event()
+    threading.Timer(0.3, stopping.set).start()
+    with advisory_lock(warehouse_url, "probe.give_up", holder="the-holder"):
+        started = time.monotonic()
+        with (pytest.raises(LockBusy, match="held by the-holder"),
+              advisory_lock(warehouse_url, "probe.give_up", holder="waiter", wait_seconds=60,
+                            give_up=stopping.is_set)):
+            pass
+        assert time.monotonic() - started < 5

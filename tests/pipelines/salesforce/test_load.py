@@ -156,3 +156,26 @@ def test_bulk_api_loads_the_same_rows_when_the_count_reaches_the_threshold(
     }
     rows = warehouse_rows(fresh_database, "opportunity_line_item", "id, total_price, quantity")
     assert {i: (total, float(quantity)) for i, total, quantity in rows} == org
+
+
+def test_an_increment_reads_through_one_query_per_object_and_switches_to_bulk_when_large(
+    sandbox: RunningSandbox, fresh_database: str, tmp_path: Path, admin: AdminClient
+) -> None:
+    settings = make_settings(sandbox, tmp_path)
+    load(settings, fresh_database)
+    idle = load(settings, fresh_database)
+    # per object: a describe (304 Not Modified after the first load) and one query whose first page is the count
+    objects = len(constants.OBJECTS)
+    assert idle.notes["api_calls"] == 2 * objects, idle.notes
+    assert idle.notes["describes_not_modified"] == objects
+
+    accounts = admin.records("SELECT Id FROM Account ORDER BY Id LIMIT 5")
+    for n, account in enumerate(accounts):
+        admin.sf.Account.update(account["Id"], {"Description": f"bulk increment {n}"})
+    large = load(settings, fresh_database, bulk_threshold=len(accounts))
+    assert large.notes["api"]["Account"] == "bulk" and large.notes["matching"]["Account"] >= len(accounts)
+    assert large.notes["api"]["Opportunity"] == "rest"
+    for account in accounts:
+        assert warehouse_rows(fresh_database, "account", "description",
+                              f"where id = '{account['Id']}'")[0][0].startswith("bulk increment")
+    assert warehouse_count(fresh_database, "account") == admin.count("Account")
