@@ -34,6 +34,12 @@ def dagster_home(home: Path) -> Path:
     config = directory / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML)
+    # Create (and migrate) the instance's storage here, once: `dagster dev` and the sync loop start side by
+    # side, and two processes creating the same SQLite storage at once leave its schema history forked.
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(directory)):
+        pass
     return directory
 
 
