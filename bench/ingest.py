@@ -1,15 +1,17 @@
 """Ingestion of all three systems: backfill of the book, then an incremental cycle after 100 changes.
 
-``python -m bench.ingest [--scale large|demo|both] [--rounds N] [--mode processes|serial]``
+``python -m bench.ingest [--scale large|demo|both] [--rounds N] [--mode processes|serial] [--no-seed-cache]``
 
 For each scale (``both``, the default, measures large and demo in the same invocation so the ratio of
 their incremental cycles is taken side by side), the three sandboxes start once on free ports in a
-temporary directory (seeding the large book takes about a minute) and serve every round. A round creates a
-throwaway warehouse database (``REVLOOP_DATABASE_URL`` or the embedded PostgreSQL), backfills the three
-systems as ``revloop load all`` does (:func:`pipelines.loads.run_loads`), makes 100 changes through the
-vendors' clients (40 Salesforce opportunities with simple-salesforce and the admin app, 30 ERP invoices
-with odoolib and the sync key, 30 payments customers with the stripe SDK and the secret key), and times
-one incremental cycle of the three. Medians over rounds are printed and saved (``bench.common.save``).
+temporary directory and serve every round. The directory starts as a copy of the book seeded once into
+``--seed-cache`` (:mod:`bench.seed_cache`; seeding the large book takes about a minute, copying it a few
+seconds). A round creates a throwaway warehouse database (on the server of ``REVLOOP_BENCH_DATABASE_URL``,
+else ``REVLOOP_DATABASE_URL`` or the embedded PostgreSQL), backfills the three systems as ``revloop load
+all`` does (:func:`pipelines.loads.run_loads`), makes 100 changes through the vendors' clients (40
+Salesforce opportunities with simple-salesforce and the admin app, 30 ERP invoices with odoolib and the
+sync key, 30 payments customers with the stripe SDK and the secret key), and times one incremental cycle of
+the three. Medians over rounds are printed and saved (``bench.common.save``).
 
 Time shares come from the sources' own timers (HTTP waits, page -> Arrow conversion with PII
 protection) and dlt's step timings (extract, normalize, load). They are summed over the systems, which
@@ -39,6 +41,7 @@ import stripe
 from rich.console import Console
 from simple_salesforce import Salesforce
 
+from bench import seed_cache
 from bench.common import console, median, save, table
 from pipelines import catalog
 from pipelines.common.runner import LoadSummary, run_load
@@ -65,8 +68,17 @@ SHARE_LABELS = ("http", "parse", "extract", "normalize", "load", "count")
 
 
 @contextlib.contextmanager
-def sandboxes(scale: str, directory: Path, seed: int = 42) -> Iterator[list[SandboxConfig]]:
-    """The three sandboxes seeded with the ``scale`` book, on free ports under ``directory``."""
+def sandboxes(
+    scale: str, directory: Path, seed: int = 42, seed_cache_dir: Path | None = None
+) -> Iterator[list[SandboxConfig]]:
+    """The three sandboxes seeded with the ``scale`` book, on free ports under ``directory``.
+
+    With ``seed_cache_dir``, ``directory`` starts as a copy of the book seeded there once
+    (:mod:`bench.seed_cache`) instead of being seeded by the sandboxes as they start.
+    """
+    if seed_cache_dir is not None:
+        hit = seed_cache.seeded_copy(seed_cache_dir, directory, scale=scale, seed=seed, systems=catalog.SYSTEMS)
+        logger.info("%s book %s %s", scale, "copied from" if hit else "seeded into", seed_cache_dir)
     ports = {name: control.free_port() for name in catalog.SYSTEMS}
     configs = control.configs(directory, systems=catalog.SYSTEMS, ports=ports, seed=seed, scale=scale)
     processes = []
@@ -339,11 +351,13 @@ def incremental(
     return backfill(database_url, settings, mode=mode, sandbox_pids=sandbox_pids)
 
 
-def run_scale(scale: str, rounds: int, mode: Mode, admin_url: str) -> dict[str, Any]:
+def run_scale(
+    scale: str, rounds: int, mode: Mode, admin_url: str, seed_cache_dir: Path | None = None
+) -> dict[str, Any]:
     """``rounds`` backfill + incremental rounds against sandboxes seeded once with the ``scale`` book."""
     with tempfile.TemporaryDirectory(prefix=f"revloop-bench-ingest-{scale}-") as tmp:
         started = time.perf_counter()
-        with sandboxes(scale, Path(tmp) / "sandboxes") as configs:
+        with sandboxes(scale, Path(tmp) / "sandboxes", seed_cache_dir=seed_cache_dir) as configs:
             seeding = time.perf_counter() - started
             runs = []
             for number in range(rounds):
@@ -388,12 +402,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", choices=["large", "demo", "both"], default="both")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mode", choices=["processes", "serial"], default="processes")
+    parser.add_argument("--seed-cache", type=Path, default=seed_cache.default_directory(),
+                        help="folder keeping seeded books between runs [default: %(default)s]")
+    parser.add_argument("--no-seed-cache", action="store_true", help="seed the sandboxes afresh")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    admin_url = warehouse.database_url(Settings())
+    admin_url = os.environ.get("REVLOOP_BENCH_DATABASE_URL") or warehouse.database_url(Settings())
     scales = ["large", "demo"] if args.scale == "both" else [args.scale]
     load_before = os.getloadavg()
-    results = {scale: run_scale(scale, args.rounds, args.mode, admin_url) for scale in scales}
+    cache_dir = None if args.no_seed_cache else args.seed_cache
+    results = {scale: run_scale(scale, args.rounds, args.mode, admin_url, cache_dir) for scale in scales}
     load_after = os.getloadavg()
     rows = [row for scale in scales for row in _rows(results[scale])]
     wide = Console(width=max(console.width, 140))
@@ -410,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
         payload["incremental_ratio_large_to_demo"] = round(large / demo, 2) if demo else None
         console.print(f"incremental cycle: large {large:.2f}s / demo {demo:.2f}s = ratio {large / demo:.2f}")
     for scale in scales:
-        console.print(f"{scale}: sandboxes seeded in {results[scale]['seeding_seconds']}s, "
+        console.print(f"{scale}: sandboxes seeded (or copied) and started in {results[scale]['seeding_seconds']}s, "
                       f"sandbox peak RSS MiB {results[scale]['sandbox_peak_rss_mib']}")
     console.print("load average (1, 5, 15 min) before " + " ".join(f"{v:.1f}" for v in load_before)
                   + ", after " + " ".join(f"{v:.1f}" for v in load_after))

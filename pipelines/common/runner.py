@@ -15,7 +15,7 @@ from psycopg import sql
 
 from pipelines.common.destination import make_pipeline
 from pipelines.common.locking import pipeline_lock
-from pipelines.common.memory import return_large_blocks_when_freed
+from pipelines.common.memory import fewer_collections, return_large_blocks_when_freed
 from pipelines.common.pii import PiiProtector
 from pipelines.common.quarantine import Quarantine
 from revloop.crypto import FieldCipher, MatchHasher, load_keyring
@@ -90,7 +90,8 @@ def run_load(
     dataset = dataset_for(system)
     keyring = load_keyring(settings.environment, settings.home)
     cipher = FieldCipher(keyring)
-    with pipeline_lock(database_url, system), Quarantine(database_url, system, cipher) as quarantine:
+    with pipeline_lock(database_url, system), Quarantine(database_url, system, cipher) as quarantine, \
+            fewer_collections():
         context = LoadContext(
             system=system, settings=settings, database_url=database_url,
             protector=PiiProtector(system, cipher, MatchHasher(keyring)), quarantine=quarantine,

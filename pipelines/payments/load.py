@@ -286,6 +286,7 @@ class PaymentsLoad:
         self.context.notes["seconds"] = {
             "http": round(stats.seconds_in_http, 3), "parse_json": round(stats.seconds_parsing, 3),
             "protect": round(self._protect_seconds, 3), "requests": stats.requests,
+            "paced": round(self.reader.pacer.seconds_waited, 3),
         }
         return self._hinted(table, arrow)
 

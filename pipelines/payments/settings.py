@@ -25,6 +25,12 @@ EVENT_RETENTION_SECONDS = 29 * 86_400
 """Stripe keeps events about 30 days; a cursor older than this (with a day's margin) cannot be resumed
 from the feed, so the state-changing objects are listed again instead."""
 
+MAX_READS_PER_SECOND = 100
+"""The reader's pace (see ``RequestPacer``): Stripe allows an account 100 read requests a second in live
+mode (25 in test mode; more on request) and answers 429 beyond. Against the real service, whose list calls
+take a few hundred milliseconds, one load stays far below this (and below the 25 a second Stripe allows
+each endpoint); against the sandbox, an unpaced large backfill averaged ~115 requests a second."""
+
 EVENT_WINDOWS = 4
 """A backfill reads ``/v1/events`` (the 30 days Stripe keeps) as this many ``created`` ranges paged side by
 side (see ``StripeReader.pages_in_windows``): one ``starting_after`` chain (~370 pages of large events on the

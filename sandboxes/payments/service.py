@@ -194,11 +194,12 @@ class Service:
             if expand:
                 items = [self.expand(item, expand, "data.") for item in items]
             bodies = [orjson.dumps(item) for item in items]
-        body = (
-            b'{"object":"list","data":[' + b",".join(bodies) + b'],"has_more":'
-            + (b"true" if has_more else b"false") + b',"url":' + orjson.dumps(url) + b"}"
-        )
-        return Raw(body)
+        # Joined once: each ``+`` of the envelope's parts would copy the whole page again (~300 KiB of invoices).
+        parts = [b'{"object":"list","data":[']
+        for index, item in enumerate(bodies):
+            parts += (b",", item) if index else (item,)
+        parts += (b'],"has_more":', b"true" if has_more else b"false", b',"url":', orjson.dumps(url), b"}")
+        return Raw(b"".join(parts))
 
     @staticmethod
     def _created_filter(created: Any, where: list[str], args: list[Any]) -> None:

@@ -198,13 +198,15 @@ class Store:
             params.extend(before)
             ascending = True
         order = "ASC" if ascending else "DESC"
+        # As a BLOB, the stored UTF-8 text comes back as the bytes that go on the wire, not decoded to a
+        # str and encoded back (~300 KiB per page of 100 invoices).
         sql = (
-            f"SELECT body FROM objects WHERE {' AND '.join(clauses)} "
+            f"SELECT CAST(body AS BLOB) FROM objects WHERE {' AND '.join(clauses)} "
             f"ORDER BY created {order}, seq {order} LIMIT ?"
         )
         rows = self.conn.execute(sql, (*params, limit + 1)).fetchall()
         has_more = len(rows) > limit
-        bodies = [row[0].encode() for row in rows[:limit]]
+        bodies = [row[0] for row in rows[:limit]]
         if ascending:
             bodies.reverse()
         return bodies, has_more

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import array
 import base64
-import csv
 import dataclasses
-import io
 import logging
 import threading
 import time
@@ -218,17 +216,9 @@ class BulkQueryJobs:
             offset = decoded
         end = min(offset + page_size, len(job.rowids))
         rows = fetch_rows(self.store.db, job.compiled, job.rowids[offset:end])
-        buffer = io.StringIO()
-        writer = csv.writer(
-            buffer,
-            delimiter=DELIMITERS[job.column_delimiter],
-            lineterminator=LINE_ENDINGS[job.line_ending],
-            quoting=csv.QUOTE_ALL,
-        )
-        writer.writerow(job.compiled.csv_header())
-        writer.writerows(job.compiled.to_csv_row(row) for row in rows)
+        text = job.compiled.csv_text(rows, DELIMITERS[job.column_delimiter], LINE_ENDINGS[job.line_ending])
         headers = {
             "Sforce-Locator": _locator(end) if end < len(job.rowids) else "null",
             "Sforce-NumberOfRecords": str(len(rows)),
         }
-        return buffer.getvalue().encode(), headers
+        return text.encode(), headers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sandboxes.book import salesforce_id18
@@ -163,3 +164,33 @@ def to_csv(field: Field, stored: Any) -> str:
     if isinstance(stored, float):
         return repr(stored)
     return str(stored)
+
+
+def csv_cell(field: Field) -> Callable[[Any], str]:
+    """``to_csv`` for one field with the CSV quotes inside the value doubled, as one function per field.
+
+    Bulk results are ~15 million cells on the large book: the common stored values (text, floats,
+    booleans, UTC datetimes) take a short path; anything else goes through :func:`to_csv`.
+    """
+    if field.type == "boolean":
+        return lambda stored: "" if stored is None else ("true" if stored else "false")
+
+    def quoted(stored: Any) -> str:
+        return to_csv(field, stored).replace('"', '""')
+
+    if field.type == "datetime":
+        def datetime_cell(stored: Any) -> str:
+            if stored.__class__ is str and '"' not in stored:
+                return stored[:-5] + "Z" if stored.endswith("+0000") else stored
+            return quoted(stored)
+
+        return datetime_cell
+
+    def cell(stored: Any) -> str:
+        if stored.__class__ is str:
+            return stored.replace('"', '""') if '"' in stored else stored
+        if stored.__class__ is float:
+            return repr(stored)
+        return quoted(stored)
+
+    return cell

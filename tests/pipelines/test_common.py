@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 
 from pipelines.common.currencies import exponent, stripe_exponent
 from pipelines.common.locking import PipelineBusy, pipeline_lock
+from pipelines.common.memory import YOUNG_COLLECTION_THRESHOLD, fewer_collections
 from pipelines.common.pii import PiiProtector
 from pipelines.common.quarantine import BadValue, Quarantine, Rejection
 from pipelines.common.values import check_currency, parse_date, parse_datetime_utc, parse_decimal, require
@@ -169,3 +172,31 @@ def test_freed_page_sized_blocks_return_to_the_system_when_a_load_has_started(ap
                          capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2]).stdout
     # Mapped: a mapping of its own, unmapped when freed; otherwise carved out of the heap, which keeps it.
     assert (int(out) >= 1 << 20) is mapped
+
+
+@pytest.fixture
+def default_gc_threshold() -> Iterator[tuple[int, int, int]]:
+    previous = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    yield gc.get_threshold()
+    gc.set_threshold(*previous)
+
+
+def test_young_collections_are_rarer_while_a_load_runs_and_as_before_after(
+    default_gc_threshold: tuple[int, int, int],
+) -> None:
+    with fewer_collections():
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, 10, 10)
+    assert gc.get_threshold() == default_gc_threshold
+
+
+def test_threshold_comes_back_only_when_the_last_of_overlapping_loads_ends(
+    default_gc_threshold: tuple[int, int, int],
+) -> None:
+    first, second = fewer_collections(), fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # loads in threads need not end in the order they started
+    assert gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == default_gc_threshold

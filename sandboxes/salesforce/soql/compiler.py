@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from sandboxes.salesforce.errors import SalesforceError, invalid_type, malformed_query
@@ -17,7 +18,7 @@ from sandboxes.salesforce.schema import NUMBER_TYPES, STRING_TYPES, Field, SObje
 from sandboxes.salesforce.soql.dates import date_literal_range
 from sandboxes.salesforce.soql.parser import BoolOp, Condition, FieldPath, Literal, Not, Query, located, parse
 from sandboxes.salesforce.store import ROWID
-from sandboxes.salesforce.values import format_datetime, normalize_id, parse_datetime, to_csv, to_json
+from sandboxes.salesforce.values import csv_cell, format_datetime, normalize_id, parse_datetime, to_json
 
 MAX_OFFSET = 2000
 
@@ -88,9 +89,21 @@ class CompiledQuery:
     def csv_header(self) -> list[str]:
         return [c.header for c in self.columns]
 
-    def to_csv_row(self, row: tuple[Any, ...]) -> list[str]:
+    def csv_text(self, rows: Sequence[tuple[Any, ...]], delimiter: str, line_ending: str) -> str:
+        """The Bulk API's CSV of ``rows`` (fetched by :meth:`page_sql`) under a header: every cell quoted.
+
+        Written by joining cells rather than with :mod:`csv` (the same bytes as its ``QUOTE_ALL`` writer),
+        which took half of the sandbox's time serving a large Bulk backfill.
+        """
         start = 2 + len(self.join_ids)
-        return [to_csv(column.field, row[start + i]) for i, column in enumerate(self.columns)]
+        end = start + len(self.columns)
+        cells = [csv_cell(column.field) for column in self.columns]
+        between = '"' + delimiter + '"'
+        lines = ['"' + between.join(h.replace('"', '""') for h in self.csv_header()) + '"']
+        lines += ['"' + between.join([cell(value) for cell, value in zip(cells, row[start:end], strict=True)]) + '"'
+                  for row in rows]
+        lines.append("")
+        return line_ending.join(lines)
 
     def to_record(self, row: tuple[Any, ...], version: str) -> dict[str, Any]:
         """The REST API's JSON record, parents nested under their relationship names."""
@@ -161,7 +174,12 @@ class _Compiler:
             order_parts.append(
                 f"{expression} {'DESC' if item.descending else 'ASC'} NULLS {'LAST' if nulls_last else 'FIRST'}"
             )
-        order_parts.append(f"t.{ROWID}")
+        # Ties (and unordered queries) follow insertion order. For a filtered query without ORDER BY, the
+        # unary plus stops SQLite from reading the whole table in rowid order to spare itself a sort: the
+        # filter's index is the cheaper path (an incremental read of OpportunityLineItem by SystemModstamp
+        # on the large book scanned 257,516 rows for 0.1-3.9 s instead of finding its few in an index).
+        filtered_only = self.query.where is not None and not self.query.order_by
+        order_parts.append(f"+t.{ROWID}" if filtered_only else f"t.{ROWID}")
         from_sql = f'"{self.root.name}" AS t' + "".join(
             f' LEFT JOIN "{j.sobject.name}" AS {j.alias} ON {j.on_sql}' for j in self.joins.values()
         )

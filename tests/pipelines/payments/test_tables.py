@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+from collections import Counter
+from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from pipelines.common.quarantine import Rejection
+from pipelines.common.quarantine import BadValue, Rejection
 from pipelines.payments import settings
 from pipelines.payments.events import changes_from_feed, newer_than_stored
-from pipelines.payments.tables import Column, TableBuilder, Versioned, parse_columns
+from pipelines.payments.tables import CHECKS, Column, TableBuilder, Versioned, _getter, compile_row, parse_columns
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 
@@ -88,6 +92,82 @@ def test_event_row_keeps_changed_attribute_names_but_not_their_values_when_built
     assert (row["object_id"], row["object_type"], row["request_idempotency_key"]) == ("cus_1", "customer", "k-1")
     assert row["previous_attribute_names"] == '["email","phone"]'
     assert "example.com" not in str(row) and "+6561234567" not in str(row)
+
+
+ODD_VALUES: list[Any] = [
+    None, "", "x", "usd", "USD", "Usd", "zzz", 0, -1, 7, 253_402_300_799, 253_402_300_800, 12.5, True, False,
+    {"id": "obj_1"}, {"id": 5}, MappingProxyType({"id": "obj_2", "line1": "proxied"}), ["a"], {"b": 1, "a": 2},
+]
+"""Values of every type a column can meet, valid or not, including a Mapping that is not a dict."""
+
+USUAL_VALUES: dict[str, list[Any]] = {
+    "id": ["obj_9"], "text": [None, "t"], "ref": [None, "ref_1", {"id": "ref_2"}], "int": [None, 3],
+    "amount": [None, 1250], "bool": [None, True, False], "ts": [None, 1_790_000_000],
+    "currency": [None, "sgd", "EUR"], "float": [None, 1.5, 2], "json": [None, {"k": "v"}],
+    "keys": [None, {"b": 1, "a": 2}],
+}
+"""Values each kind of column usually holds, so most records get past their first columns."""
+
+DECLARED = {
+    **{table: spec["columns"] for table, spec in settings.OBJECTS.items()},
+    **{table: spec["columns"] for table, spec in settings.CHILD_TABLES.items()},
+    "event": settings.EVENT,
+}
+
+
+def _outcome(read: Callable[[dict[str, Any]], tuple[Any, ...]], record: dict[str, Any]) -> tuple[Any, ...]:
+    """What reading ``record`` gives: its values, or the error raised (a rejection names field and reason)."""
+    try:
+        return ("row", read(record))
+    except BadValue as bad:
+        return ("rejected", bad.field, bad.reason)
+    except Exception as exc:  # noqa: BLE001 - any other error must be the same error too
+        return ("error", type(exc), str(exc))
+
+
+def _one_column_at_a_time(columns: tuple[Column, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The reference reading of a record: each column's getter, then its check."""
+    return lambda record: tuple(CHECKS[c.kind](_getter(c.path)(record), c.field) for c in columns)
+
+
+def _odd_record(columns: tuple[Column, ...], seed: int) -> dict[str, Any]:
+    """A record whose column paths hold a usual value, or now and then one of :data:`ODD_VALUES` at the
+    leaf or in place of a parent object."""
+    chosen = random.Random(seed)
+    record: dict[str, Any] = {}
+    for column in columns:
+        node = record
+        for key in column.path[:-1]:
+            if chosen.random() < 0.05:
+                node.setdefault(key, chosen.choice(ODD_VALUES))
+                break
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            odd = chosen.random() < 0.03
+            node[column.path[-1]] = chosen.choice(ODD_VALUES if odd else USUAL_VALUES[column.kind])
+    return record
+
+
+@pytest.mark.parametrize("table", sorted(DECLARED))
+def test_compiled_row_reads_and_checks_as_one_column_at_a_time_when_values_are_odd(table: str) -> None:
+    columns = parse_columns(DECLARED[table])  # type: ignore[arg-type]
+    compiled, reference = compile_row(columns), _one_column_at_a_time(columns)
+    kinds: Counter[str] = Counter()
+    for seed in range(400):
+        record = _odd_record(columns, seed)
+        expected = _outcome(reference, record)
+        assert _outcome(compiled, record) == expected, (seed, record)
+        kinds[expected[0]] += 1
+    assert kinds["row"] >= 20 and kinds["rejected"] >= 20, kinds  # both outcomes were really compared
+
+
+def test_compiled_row_follows_a_mapping_that_is_not_a_dict_when_nested() -> None:
+    columns = parse_columns(["address.line1:text", "address.city:text", "id:id"])
+    record = {"id": "cus_1", "address": MappingProxyType({"line1": "1 Main St", "city": None})}
+    assert compile_row(columns)(record) == ("1 Main St", None, "cus_1")
 
 
 def event(

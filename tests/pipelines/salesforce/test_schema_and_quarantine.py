@@ -9,9 +9,11 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from pipelines.common.quarantine import Quarantine
+from pipelines.common.quarantine import Quarantine, Rejection
+from pipelines.salesforce import QuarantineRepairs
 from pipelines.salesforce.helpers import csv_columns, rest_columns, typed_table
 from pipelines.salesforce.schema import field_specs, schema_changes, snapshot
+from pipelines.salesforce.settings import REST_BATCH_SIZE
 from revloop.crypto import FieldCipher, Keyring, new_keyring_json
 from tests.pipelines.salesforce.conftest import (
     AdminClient,
@@ -175,3 +177,38 @@ def test_field_changes_are_reported_and_new_fields_filled_when_the_users_access_
         fresh_database, "_revloop_schema_changes", "object, field, change, old_type", "where change = 'removed'"
     )
     assert sorted(logged) == [("Contact", "Email", "removed", "email"), ("Contact", "Phone", "removed", "phone")]
+
+
+def _open_entries(database_url: str) -> set[tuple[str, str]]:
+    with psycopg.connect(database_url) as conn:
+        return set(conn.execute(
+            "select object, record_id from raw_quarantine.records where source = 'salesforce' and resolved_at is null"
+        ).fetchall())
+
+
+def _rejection(sobject: str, record_id: str) -> Rejection:
+    return Rejection(sobject, record_id, "CurrencyIsoCode", "unknown currency code 'XTS'", "XTS", {"Id": record_id})
+
+
+def test_only_open_entries_are_resolved_when_a_large_page_loads_cleanly(fresh_database: str) -> None:
+    cipher = FieldCipher(Keyring.from_json(new_keyring_json()))
+    with Quarantine(fresh_database, "salesforce", cipher) as earlier_run:
+        for sobject, record_id in (("Opportunity", "006A"), ("Opportunity", "006B"), ("Account", "006A")):
+            earlier_run.reject(_rejection(sobject, record_id))
+    page = pa.array(["006A", *(f"006{n:05d}" for n in range(REST_BATCH_SIZE + 1))])
+    with Quarantine(fresh_database, "salesforce", cipher) as this_run:
+        QuarantineRepairs(this_run, fresh_database, "Opportunity").loaded(page)
+    assert _open_entries(fresh_database) == {("Opportunity", "006B"), ("Account", "006A")}
+
+
+@pytest.mark.parametrize("page_size", [3, REST_BATCH_SIZE + 1])
+def test_record_rejected_earlier_in_the_run_is_resolved_when_a_clean_version_follows(
+    fresh_database: str, page_size: int
+) -> None:
+    cipher = FieldCipher(Keyring.from_json(new_keyring_json()))
+    with Quarantine(fresh_database, "salesforce", cipher) as run:
+        repairs = QuarantineRepairs(run, fresh_database, "Opportunity")
+        repairs.loaded(pa.array([f"006{n:05d}" for n in range(page_size)]))  # the open entries are known now
+        run.reject(_rejection("Opportunity", "006C"))
+        repairs.loaded(pa.array(["006C", *(f"007{n:05d}" for n in range(page_size - 1))]))
+    assert _open_entries(fresh_database) == set()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 
+import httpx
+import orjson
 import pytest
 import stripe
 
+from tests.sandbox_harness import RunningSandbox
 from tests.sandboxes.payments.conftest import make_client
 
 
@@ -55,6 +58,21 @@ def test_cursors_page_forward_and_back_when_starting_after_and_ending_before(cli
     assert not {c.id for c in first.data} & {c.id for c in second.data}
     back = client.v1.customers.list(params={"limit": 4, "ending_before": second.data[0].id})
     assert [c.id for c in back.data] == [c.id for c in first.data]
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/invoices", "/v1/charges", "/v1/customers"])
+def test_listed_objects_are_the_bytes_a_retrieve_answers_when_paged(
+    sandbox: RunningSandbox, env: dict[str, str], path: str
+) -> None:
+    headers = {"Authorization": f"Bearer {env['REVLOOP_PAYMENTS_SECRET_KEY']}"}
+    with httpx.Client(base_url=sandbox.base_url, headers=headers, trust_env=False) as http:
+        page = http.get(path, params={"limit": 5})
+        listed = orjson.loads(page.content)["data"]
+        assert len(listed) == 5
+        for item in listed:
+            retrieved = http.get(f"{path}/{item['id']}").content
+            assert retrieved in page.content  # spliced as stored: the same serialization, byte for byte
+            assert orjson.loads(retrieved) == item
 
 
 def test_created_filters_bound_the_list_when_gte_and_lt_given(client: stripe.StripeClient) -> None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from simple_salesforce import Salesforce, SalesforceMalformedRequest
 
+from sandboxes.salesforce.permissions import PERMISSION_SETS
+from sandboxes.salesforce.soql import compile_soql
+from sandboxes.salesforce.store import SalesforceStore
 from tests.sandboxes.salesforce.conftest import error_code
 
 
@@ -64,6 +68,29 @@ def test_order_by_limit_offset_page_consistently_when_combined(sf: Salesforce) -
     with pytest.raises(SalesforceMalformedRequest) as too_far:
         sf.query("SELECT Id FROM Account LIMIT 10 OFFSET 2001")
     assert error_code(too_far.value) == "NUMBER_OUTSIDE_VALID_RANGE"
+
+
+def test_filtered_query_keeps_insertion_order_when_it_has_no_order_by(sf: Salesforce) -> None:
+    every = sf.query_all("SELECT Id FROM Contact")["records"]
+    filtered = sf.query_all("SELECT Id FROM Contact WHERE SystemModstamp >= 2000-01-01T00:00:00Z")["records"]
+    assert [r["Id"] for r in filtered] == [r["Id"] for r in every] and len(every) > 1
+
+
+@pytest.mark.parametrize("include_deleted", [True, False], ids=["queryAll", "query"])
+def test_cursor_filter_is_served_by_its_index_when_the_query_has_no_order_by(
+    tmp_path: Path, include_deleted: bool
+) -> None:
+    store = SalesforceStore(tmp_path / "org.sqlite3")
+    compiled = compile_soql(
+        "SELECT Id, SystemModstamp FROM OpportunityLineItem WHERE SystemModstamp >= 2026-11-25T10:00:00Z",
+        PERMISSION_SETS["revloop-reader"], include_deleted=include_deleted,
+    )
+    sql, params = compiled.rowid_sql()
+    plan = [row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    store.close()
+    # Not a full scan in rowid order: an index on SystemModstamp finds the few rows an increment reads.
+    assert any("INDEX ix_OpportunityLineItem_SystemModstamp" in step for step in plan), plan
+    assert "SCAN t" not in plan, plan
 
 
 def test_count_query_returns_total_size_without_records_when_count_is_selected(sf: Salesforce) -> None:

@@ -6,11 +6,16 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from simple_salesforce import Salesforce, SalesforceResourceNotFound
 from simple_salesforce.bulk2 import Operation
 
+from sandboxes.salesforce.bulk import DELIMITERS, LINE_ENDINGS
+from sandboxes.salesforce.permissions import PERMISSION_SETS
+from sandboxes.salesforce.soql import compile_soql
+from sandboxes.salesforce.values import to_csv
 from tests.sandbox_harness import RunningSandbox, start_sandbox
 from tests.sandboxes.salesforce.conftest import login, stop_sandbox
 
@@ -117,3 +122,35 @@ def test_bulk2_job_can_be_aborted_and_deleted_when_still_running(vsf: Salesforce
     assert deleted.status_code == 204
     with pytest.raises(SalesforceResourceNotFound):
         client.get_job(job["id"], True)
+
+
+ODD_STORED_ROWS: list[tuple[Any, ...]] = [
+    # Name, Amount (REAL), IsWon (INTEGER), CloseDate, SystemModstamp, Description, Account.Name
+    ("Plain", 1200.5, 1, "2026-11-25", "2026-11-25T10:15:30.000+0000", "one line", "Acme"),
+    ('Say "hi", then, go', 299.96999999999997, 0, None, "2026-11-25T10:15:30.000+0800", 'a\nb\r\n"q"', None),
+    (None, None, None, "2026-02-31", 'not "a" date', "", 'Quote"Co'),
+    ("", 2.0, "yes", "x", None, "tab\there", "semi;colon|pipe^caret`back"),
+    ("12", 'not "a" number', 1, "2026-11-25", "2026-11-25T10:15:30Z", "3.25", ""),
+]
+"""Stored values as SQLite hands them back (by column affinity: text in TEXT columns, floats in REAL ones,
+integers for booleans), usual and odd: quotes, delimiters, line breaks, nulls, empty text, and text where a
+number, boolean or datetime belongs (values written around the API)."""
+
+
+@pytest.mark.parametrize("delimiter", sorted(DELIMITERS))
+@pytest.mark.parametrize("line_ending", sorted(LINE_ENDINGS))
+def test_bulk_csv_is_what_a_quote_all_csv_writer_writes_when_values_are_odd(delimiter: str, line_ending: str) -> None:
+    compiled = compile_soql(
+        "SELECT Name, Amount, IsWon, CloseDate, SystemModstamp, Description, Account.Name FROM Opportunity",
+        PERMISSION_SETS["revloop-admin"], include_deleted=False,
+    )
+    assert len(compiled.join_ids) == 1  # rows are (rowid, Id, Account's Id, *fields)
+    rows = [(n, f"006{n:015d}", "001000000000000001", *values) for n, values in enumerate(ODD_STORED_ROWS)]
+    expected = io.StringIO()
+    writer = csv.writer(expected, delimiter=DELIMITERS[delimiter], lineterminator=LINE_ENDINGS[line_ending],
+                        quoting=csv.QUOTE_ALL)
+    writer.writerow(compiled.csv_header())
+    writer.writerows([to_csv(column.field, row[3 + i]) for i, column in enumerate(compiled.columns)] for row in rows)
+    assert compiled.csv_text(rows, DELIMITERS[delimiter], LINE_ENDINGS[line_ending]) == expected.getvalue()
+    assert compiled.csv_text([], DELIMITERS[delimiter], LINE_ENDINGS[line_ending]) == expected.getvalue().split(
+        LINE_ENDINGS[line_ending])[0] + LINE_ENDINGS[line_ending]
