@@ -25,6 +25,7 @@ from revloop.connectors.erp import Json2Reader, is_transient, retry_after
 from revloop.settings import ErpSettings
 
 logger = logging.getLogger(__name__)
+_REPORTED_SCHEMA_PROBLEMS: set[str] = set()
 
 Record = dict[str, Any]
 Domain = list[Any]
@@ -113,7 +114,12 @@ class ErpReader:
             else:
                 fields.append((name, kind))
         for problem in problems:
-            logger.warning("ERP schema: %s", problem)
+            # once per process: a warm loop loads every minute, and the summary's notes carry them each time
+            if problem not in _REPORTED_SCHEMA_PROBLEMS:
+                _REPORTED_SCHEMA_PROBLEMS.add(problem)
+                logger.warning("ERP schema: %s", problem)
+            else:
+                logger.debug("ERP schema: %s", problem)
         return fields, problems
 
     def search_count(self, model: str, domain: Domain) -> int:
