@@ -272,8 +272,11 @@ class DbtProject:
         selection = affected_selection(rows_by_table_by_system)
         if not selection:
             return TransformSummary("refresh", True, 0.0, ())
-        # dbt's debug file log formats every event of every node: a quarter of a test's cost
-        quiet_log = ("--log-level-file", "warn")
+        # dbt's debug file log formats every event of every node: a quarter of a test's cost; and the relation
+        # cache dbt fills before a command (every relation of every schema the selection touches) costs more
+        # than the few look-ups a refresh makes without it (0.60 vs 0.61-0.86 s for the run, 0.41 vs 0.45 s
+        # for the tests on the demo book)
+        quiet_log = ("--log-level-file", "warn", "--no-populate-cache")
         run = self.invoke(["run", "--select", *selection, *quiet_log])
         checks = self._tests_defined_on({n.name for n in run.models if n.rows})
         if not checks:
