@@ -12,16 +12,17 @@ from revloop.locking import LockBusy, advisory_lock
 
 
 def test_a_waiter_gets_the_lock_once_the_holder_lets_go(warehouse_url: str) -> None:
-    released = threading.Event()
+    held, released = threading.Event(), threading.Event()
 
     def hold() -> None:
         with advisory_lock(warehouse_url, "probe.wait", holder="first-holder"):
-            time.sleep(0.5)
+            held.set()
+            time.sleep(0.5)  # holding the lock while the waiter waits is the point of this thread
         released.set()
 
     holder = threading.Thread(target=hold)
     holder.start()
-    time.sleep(0.1)  # the thread holds the lock by now
+    assert held.wait(10), "the first holder never got the lock"
     with advisory_lock(warehouse_url, "probe.wait", holder="waiter", wait_seconds=10):
         assert released.is_set(), "the lock was granted while the first holder still had it"
     holder.join()
