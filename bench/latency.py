@@ -257,7 +257,7 @@ def main() -> None:
     args = parser.parse_args()
     faulthandler.register(signal.SIGUSR1)
     if args.log_cycles:
-        logging.getLogger("revloop.cycle").setLevel(logging.INFO)  # `kill -USR1 <pid>` prints every thread's stack
+        logging.getLogger("revloop.cycle").setLevel(logging.DEBUG)  # `kill -USR1 <pid>` prints every thread's stack
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     results = run(args.events, args.rate, args.profiles, args.poll_seconds, args.full_every)
     path = save("flows-latency", results)

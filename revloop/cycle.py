@@ -157,6 +157,9 @@ class SyncCycle:
                 continue
             report.loaded[system] = summary.rows_loaded
             report.rows_by_table[system] = dict(summary.rows_by_table)
+            report.seconds[f"load:{system}"] = round(summary.seconds, 3)
+            logger.debug("load of %s: %d rows in %.2fs, steps %s", system, summary.rows_loaded, summary.seconds,
+                         summary.notes.get("seconds"))
             for untransformed in self.untransformed.values():
                 untransformed.setdefault(system, Counter()).update(
                     {table: rows for table, rows in summary.rows_by_table.items() if rows})

@@ -18,8 +18,9 @@ class FeedChanges:
 
     snapshots: dict[str, dict[str, Versioned]] = dataclasses.field(default_factory=dict)
     """table -> object id -> the newest snapshot of that object in the stretch."""
-    refetch: dict[str, set[str]] = dataclasses.field(default_factory=dict)
-    """table -> ids of objects to read again (a child changed without an event of the object itself)."""
+    refetch: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    """table -> id of an object to read again (a child changed without an event of the object itself) ->
+    the ``created`` of the newest such child event."""
     events: list[Mapping[str, Any]] = dataclasses.field(default_factory=list)
     """Every distinct event, oldest first."""
     duplicates: int = 0
@@ -76,8 +77,23 @@ def changes_from_feed(
             parent_table = refetch_parents[kind]
             parent_id = obj.get(parent_table)
             if isinstance(parent_id, str):
-                changes.refetch.setdefault(parent_table, set()).add(parent_id)
+                parents = changes.refetch.setdefault(parent_table, {})
+                parents[parent_id] = max(parents.get(parent_id, 0), int(event["created"]))
     return changes
+
+
+def stale_parents(
+    refetch: Mapping[str, int], known: Mapping[str, int]
+) -> list[str]:
+    """The parents of ``refetch`` (``id -> newest child event``) that no snapshot at hand reflects yet.
+
+    ``known`` holds, per id, the ``observed_at`` of the newest snapshot already stored or folded from this
+    stretch of the feed. A snapshot observed at ``t`` reflects every event created before ``t``; an event of
+    the same second may not be in it, so only a strictly later snapshot spares the read. Without this, each
+    cycle would read again every parent of the child events its overlap window re-reads.
+    """
+    return sorted(object_id for object_id, child_created in refetch.items()
+                  if known.get(object_id, -1) <= child_created)
 
 
 def newer_than_stored(

@@ -213,5 +213,8 @@ def salesforce_source(
             primary_key="id",
             # Newest version wins when a page holds a record twice; re-reads across runs replace by key.
             columns={column_name(constants.CURSOR_FIELD): {"dedup_sort": "desc"}},
+            # The objects are read side by side (dlt's extract pool): an increment is a handful of short
+            # queries, each mostly waiting on the network, and a load waits for their longest, not their sum.
+            parallelized=True,
         )(reader, context, sobject, bulk_threshold)
 

@@ -80,7 +80,7 @@ class _TimeoutAdapter(PinnedCAAdapter):
 def _http_session(base_url: str, ca_file: Any) -> requests.Session:
     session = requests.Session()
     if ca_file is not None:
-        session.mount(base_url.rstrip("/") + "/", _TimeoutAdapter(ca_file, pool_connections=2, pool_maxsize=4))
+        session.mount(base_url.rstrip("/") + "/", _TimeoutAdapter(ca_file, pool_connections=2, pool_maxsize=8))
         session.verify = str(ca_file)
     return session
 
@@ -117,16 +117,21 @@ class SalesforceReader:
         self.token_refreshes = 0
         self.describes_not_modified = 0
         self._users = 0
+        self._counts_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
 
     def acquire(self, users: int = 1) -> None:
         """Count ``users`` (the source's resources) that share this reader."""
-        self._users += users
+        with self._counts_lock:
+            self._users += users
 
     def release(self) -> None:
         """One user is done; the last one closes the connections (kept-alive sockets would otherwise
         linger until the process exits)."""
-        self._users -= 1
-        if self._users <= 0:
+        with self._counts_lock:
+            self._users -= 1
+            last = self._users <= 0
+        if last:
             self.http.close()
 
     # ---- the call policy ----------------------------------------------------------------------------
@@ -158,25 +163,41 @@ class SalesforceReader:
 
         def once() -> T:
             started = time.perf_counter()
+            client = self.sf
             try:
-                self.calls += 1
+                self._count(calls=1)
                 try:
-                    return fn(self.sf)
+                    return fn(client)
                 except SalesforceExpiredSession:
-                    logger.info("salesforce: session expired during %s; refreshing the token", what)
-                    self.token_refreshes += 1
-                    rejected = self.sf.session_id
-                    token = self._token(lambda: self.tokens.replace(rejected))
-                    self.sf = client_for(token, self.settings, self.http)
-                    self.calls += 1
-                    return fn(self.sf)
+                    return fn(self._refreshed(client, what))
             finally:
-                self.http_seconds += time.perf_counter() - started
+                self._count(http_seconds=time.perf_counter() - started)
 
         for attempt in retrying(is_transient, self._asked_wait, what=f"salesforce {what}"):
             with attempt:
                 return once()
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _refreshed(self, rejected: Salesforce, what: str) -> Salesforce:
+        """A client with a new token in place of ``rejected``'s; the objects read side by side share one
+        refresh (a second thread finding the client already replaced uses the new one)."""
+        with self._refresh_lock:
+            if self.sf is rejected:
+                logger.info("salesforce: session expired during %s; refreshing the token", what)
+                session_id = rejected.session_id
+                token = self._token(lambda: self.tokens.replace(session_id))
+                self.sf = client_for(token, self.settings, self.http)
+                self._count(token_refreshes=1)
+            self._count(calls=1)
+            return self.sf
+
+    def _count(self, *, calls: int = 0, http_seconds: float = 0.0, token_refreshes: int = 0,
+               describes_not_modified: int = 0) -> None:
+        with self._counts_lock:
+            self.calls += calls
+            self.http_seconds += http_seconds
+            self.token_refreshes += token_refreshes
+            self.describes_not_modified += describes_not_modified
 
     # ---- reads ------------------------------------------------------------------------------------
 
@@ -210,7 +231,7 @@ class SalesforceReader:
 
         found = self.call(f"describe {sobject}", read)
         if found is None and cached is not None:
-            self.describes_not_modified += 1
+            self._count(describes_not_modified=1)
             return cached[1]
         assert found is not None
         with _DESCRIBES_LOCK:

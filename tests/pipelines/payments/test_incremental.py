@@ -152,3 +152,29 @@ def test_a_hot_cycle_rereads_a_short_window_of_the_feed_when_given_a_smaller_ove
     full = load()
     assert full.notes["events_read"] > hot.notes["events_read"]
     assert one(module_database, "customer", "id", first.id) == (first.id,)
+
+
+def test_a_draft_invoice_is_read_again_only_while_an_item_event_is_newer_than_its_stored_snapshot(
+    load: Loader, client: stripe.StripeClient, module_database: str
+) -> None:
+    import time
+
+    customer = new_customer(client, "items@overlap.example")
+    invoice = draft_invoice(client, customer.id, [1_000])
+    # a read in the item's own second may miss the item: the first load reads two seconds after it
+    item_created = max(e.created for e in client.v1.events.list(params={"type": "invoiceitem.created", "limit": 1}))
+    deadline = time.monotonic() + 10
+    while time.time() < item_created + 2.2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    first = load()
+    again = load()  # the overlap window re-reads the item's event: its invoice is stored newer than it
+
+    assert first.notes["parents_read_again"] >= 1
+    assert again.notes.get("parents_read_again", 0) == 0
+    client.v1.invoice_items.create(params={"customer": customer.id, "invoice": invoice.id, "amount": 2_000,
+                                           "currency": "sgd"})
+    third = load()
+    assert third.notes["parents_read_again"] == 1
+    lines = warehouse_rows(module_database, "invoice_line", "amount", f"invoice = '{invoice.id}' and not is_deleted")
+    assert sorted(lines) == [(1_000,), (2_000,)]

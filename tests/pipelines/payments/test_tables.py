@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.common.quarantine import BadValue, Rejection
 from pipelines.payments import settings
-from pipelines.payments.events import changes_from_feed, newer_than_stored
+from pipelines.payments.events import changes_from_feed, newer_than_stored, stale_parents
 from pipelines.payments.tables import CHECKS, Column, TableBuilder, Versioned, _getter, compile_row, parse_columns
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
@@ -219,7 +219,26 @@ def test_object_is_marked_deleted_when_its_last_event_is_a_deletion() -> None:
 def test_parent_invoice_is_read_again_when_one_of_its_items_changes() -> None:
     feed = [event("evt_ii", 100, "invoiceitem", "ii_1", "invoiceitem.created", invoice="in_9")]
     changes = changes_from_feed(feed, TABLES, settings.REFETCH_PARENT_EVENTS)
-    assert changes.refetch == {"invoice": {"in_9"}} and changes.snapshots == {}
+    assert changes.refetch == {"invoice": {"in_9": 100}} and changes.snapshots == {}
+
+
+def test_parent_remembers_its_newest_child_event() -> None:
+    feed = [event("evt_ii2", 130, "invoiceitem", "ii_2", "invoiceitem.created", invoice="in_9"),
+            event("evt_ii1", 100, "invoiceitem", "ii_1", "invoiceitem.created", invoice="in_9")]
+    assert changes_from_feed(feed, TABLES, settings.REFETCH_PARENT_EVENTS).refetch == {"invoice": {"in_9": 130}}
+
+
+@pytest.mark.parametrize(
+    ("known", "read_again"),
+    [
+        ({}, ["in_1", "in_2"]),  # nothing stored: both are read
+        ({"in_1": 101, "in_2": 201}, []),  # stored snapshots observed after the child events
+        ({"in_1": 100, "in_2": 199}, ["in_1", "in_2"]),  # same second or older: the item may be missing
+        ({"in_1": 150}, ["in_2"]),
+    ],
+)
+def test_only_parents_without_a_later_snapshot_are_read_again(known: dict[str, int], read_again: list[str]) -> None:
+    assert stale_parents({"in_1": 100, "in_2": 200}, known) == read_again
 
 
 def test_untracked_object_events_are_kept_but_not_applied_when_folded() -> None:
