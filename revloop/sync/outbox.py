@@ -197,5 +197,15 @@ def due_now(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def seconds_until_due(conn: psycopg.Connection, systems: tuple[str, ...] | None = None) -> float | None:
+    """Seconds until the next pending write of ``systems`` falls due (0 when one is due now), or None."""
+    row = conn.execute(
+        """select extract(epoch from min(next_attempt_at) - now()) from sync.outbox
+           where state = 'pending' and (%(systems)s::text[] is null or target_system = any(%(systems)s::text[]))""",
+        {"systems": list(systems) if systems else None},
+    ).fetchone()
+    return None if row is None or row[0] is None else max(0.0, float(row[0]))
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

@@ -46,6 +46,10 @@ class WorkerPolicy:
     batch_size: int = 200
     backoff_base_seconds: float = 1.0
     backoff_cap_seconds: float = 300.0
+    first_retry_seconds: float = 0.25
+    """The first retry of a transient failure waits at most this long (then ``backoff_base_seconds`` doubling):
+    most 5xx, lock conflicts and dropped connections are over in a moment, and a write on the hot path should
+    not wait a second for each; a target that stays down still gets the long backoff."""
 
 
 class DeliveryWorker:
@@ -97,7 +101,8 @@ class DeliveryWorker:
         return tally
 
     def run_until(self, stop: Callable[[], bool], idle_wait_seconds: float = 1.0) -> Counter[str]:
-        """Keep delivering until ``stop()``; sleeps on LISTEN/NOTIFY so new writes wake it at once."""
+        """Keep delivering until ``stop()``; sleeps on LISTEN/NOTIFY so new writes wake it at once, and no
+        longer than until the next retry falls due (a retry due in 0.2 s is not held to the idle wait)."""
         total: Counter[str] = Counter()
         with psycopg.connect(self.database_url, autocommit=True) as listener:
             listener.execute(f"listen {NOTIFY_CHANNEL}")
@@ -105,8 +110,11 @@ class DeliveryWorker:
                 done = self.run_once()
                 total.update(done)
                 if not done:
-                    for _ in listener.notifies(timeout=idle_wait_seconds, stop_after=1):
-                        pass
+                    due_in = outbox.seconds_until_due(listener, tuple(self.writers))
+                    wait = idle_wait_seconds if due_in is None else min(idle_wait_seconds, due_in)
+                    if wait > 0:
+                        for _ in listener.notifies(timeout=wait, stop_after=1):
+                            pass
         return total
 
     # ---- one write ---------------------------------------------------------------------------------
@@ -197,6 +205,9 @@ class DeliveryWorker:
         delay = outbox.backoff_seconds(
             row.attempts, base=self.policy.backoff_base_seconds, cap=self.policy.backoff_cap_seconds, rng=self.rng
         )
+        if row.attempts == 1:
+            quick = self.policy.first_retry_seconds
+            delay = min(delay, self.rng.uniform(quick / 2, quick))
         if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
             delay = max(delay, error.retry_after_seconds)
         return outbox.Failure(row.id, "pending", error.code, message, delay)

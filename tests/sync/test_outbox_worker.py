@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 
 import psycopg
@@ -129,6 +130,44 @@ def test_transient_failure_is_retried_with_backoff_when_target_errs(
     assert fetch(db, "select state, attempts, last_error_code from sync.outbox") == [("pending", 1, "transient")]
     assert worker.run_once() == Counter({"created": 1})
     assert fetch(db, "select status from sync.attempts order by id") == [("retry",), ("created",)]
+
+
+def test_first_retry_is_quick_and_later_ones_back_off_when_a_target_keeps_failing(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    target.script["k1"] = [RetryableError("503 Service Unavailable", http_status=503) for _ in range(2)]
+    enqueue(db, cipher, write("k1"))
+    worker = DeliveryWorker(db, cipher, {"erp": target}, TableAlerter(db), WorkerPolicy(backoff_base_seconds=1.0),
+                            name="worker:test", rng=random.Random(1))
+
+    def wait() -> float:
+        ((seconds,),) = fetch(db, "select extract(epoch from next_attempt_at - now()) from sync.outbox")
+        return float(seconds)  # type: ignore[arg-type]
+
+    assert worker.run_once() == Counter({"retry": 1})
+    first = wait()
+    assert first <= WorkerPolicy().first_retry_seconds
+    time.sleep(max(0.0, first) + 0.05)
+    assert worker.run_once() == Counter({"retry": 1})
+    assert 0.8 < wait() <= 2.0  # the second retry: base * 2 ** (attempts - 1), jittered in its upper half
+
+
+def test_a_sleeping_worker_wakes_when_a_retry_falls_due_not_after_its_idle_wait(
+    db: str, cipher: FieldCipher, target: ScriptedTarget
+) -> None:
+    target.script["k1"] = [RetryableError("503 Service Unavailable", http_status=503)]
+    enqueue(db, cipher, write("k1"))
+    worker = DeliveryWorker(db, cipher, {"erp": target}, TableAlerter(db), WorkerPolicy(first_retry_seconds=0.5),
+                            name="worker:test", rng=random.Random(1))
+
+    def delivered() -> bool:
+        return fetch(db, "select state from sync.outbox") == [("delivered",)]
+
+    started = time.monotonic()
+    total = worker.run_until(delivered, idle_wait_seconds=60.0)
+
+    assert total == Counter({"retry": 1, "created": 1})
+    assert time.monotonic() - started < 30  # woken by the retry's due time (0.5 s), not the 60 s idle wait
 
 
 def test_rate_limit_waits_at_least_retry_after_when_the_target_asks(
