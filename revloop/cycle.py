@@ -365,6 +365,15 @@ WAKING_EVENT_TYPES = ("charge.", "payment_intent.", "invoice.paid", "invoice.pay
 """Webhook event types that can change what a flow writes (payment outcomes). Others (customer.created,
 invoice.created, invoice.finalized: mostly echoes of our own writes) wait for the next regular load."""
 
+NON_WAKING_EVENT_TYPES = frozenset({"payment_intent.created", "payment_intent.updated"})
+"""Events under a waking prefix that change no outcome: finalizing each payment request we create opens its
+payment intent, and a payments cycle for every such echo kept the Salesforce poll waiting on payments loads."""
+
+
+def wakes_a_cycle(event_type: str) -> bool:
+    """Whether a payments webhook of this type runs a payments cycle at once (it can change an outcome)."""
+    return event_type.startswith(WAKING_EVENT_TYPES) and event_type not in NON_WAKING_EVENT_TYPES
+
 
 class SyncLoop:
     """Runs cycles in one warm process: at once on a payment webhook, on a short Salesforce poll, fully
@@ -483,4 +492,4 @@ class SyncLoop:
         with psycopg.connect(self.cycle.database_url) as conn:
             types = [row[0] for row in conn.execute(
                 "select type from sync.webhook_events where event_id = any(%s)", (event_ids,))]
-        return any(t.startswith(WAKING_EVENT_TYPES) for t in types)
+        return any(wakes_a_cycle(t) for t in types)
