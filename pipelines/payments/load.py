@@ -115,7 +115,7 @@ class PaymentsLoad:
         notes["mode"] = plan.mode
         if plan.previous_cursor is not None and plan.mode == "incremental":
             since = plan.previous_cursor - self.overlap_seconds
-            events = [e for page in self.reader.pages("/v1/events", {"created": {"gte": since}}) for e in page.records]
+            events = self.reader.created_since("/v1/events", since, EVENT_WINDOWS)
             plan.changes = changes_from_feed(events, self._event_sourced_tables(), REFETCH_PARENT_EVENTS)
             notes["events_read"] = len(plan.changes.events)
             notes["duplicate_events"] = plan.changes.duplicates

@@ -35,7 +35,8 @@ EVENT_WINDOWS = 4
 """A backfill reads ``/v1/events`` (the 30 days Stripe keeps) as this many ``created`` ranges paged side by
 side (see ``StripeReader.pages_in_windows``): one ``starting_after`` chain (~370 pages of large events on the
 large sandbox book) leaves the server idle between pages. Paging the other lists the same way gained
-nothing on the large book: the sandbox then answers one request at a time, each waiting for the others."""
+nothing on the large book: the sandbox then answers one request at a time, each waiting for the others.
+An incremental read longer than one page is split the same way (``StripeReader.created_since``)."""
 
 ROWS_PER_TABLE = 2_000
 """Rows gathered from consecutive pages into one Arrow table: larger tables load a little faster, but the

@@ -178,3 +178,28 @@ def test_a_draft_invoice_is_read_again_only_while_an_item_event_is_newer_than_it
     assert third.notes["parents_read_again"] == 1
     lines = warehouse_rows(module_database, "invoice_line", "amount", f"invoice = '{invoice.id}' and not is_deleted")
     assert sorted(lines) == [(1_000,), (2_000,)]
+
+
+def test_a_long_stretch_of_the_feed_is_read_in_ranges_side_by_side_in_the_order_one_chain_reads_it(
+    client: stripe.StripeClient, settings: Settings
+) -> None:
+    import time
+
+    from pipelines.payments.helpers import StripeReader
+    from revloop.connectors.payments import connect
+
+    first = new_customer(client, "burst@ranges.example")
+    while time.time() < first.created + 3.5:  # the burst spans four seconds or more, so ranges split it
+        new_customer(client, "burst@ranges.example")
+    for _ in range(130):  # and holds more than a page of events
+        new_customer(client, "burst@ranges.example")
+    reader = StripeReader(connect(settings.payments, reader=True))
+    since = first.created
+
+    chain = [e["id"] for page in reader.pages("/v1/events", {"created": {"gte": since}}) for e in page.records]
+    ranged = [e["id"] for e in reader.created_since("/v1/events", since, 4)]
+
+    assert len(chain) >= 130 and ranged == chain
+    quiet = StripeReader(connect(settings.payments, reader=True))
+    assert quiet.created_since("/v1/events", int(time.time()) + 60, 4) == []
+    assert quiet.stats.requests == 1  # a stretch that fits one page costs one request
