@@ -75,8 +75,10 @@ def test_load_completes_when_the_org_fails_and_rate_limits_transiently(
 def test_token_is_refreshed_when_the_session_expires_mid_load(
     faults: RunningSandbox, fresh_database: str, tmp_path: Path, admin: AdminClient
 ) -> None:
+    # every call slow enough that each object's few calls outlast the token, although the objects are read
+    # side by side: the session expires in the middle of the load, whatever the order the reads take
     faults.admin("PUT", "faults", {"profile": "short-tokens", "token_ttl_seconds": 1,
-                                   "latency_ms_min": 100, "latency_ms_max": 200})
+                                   "latency_ms_min": 400, "latency_ms_max": 500})
     summary = load(make_settings(faults, tmp_path), fresh_database)
     faults.admin("PUT", "faults", {"profile": "none"})
 
