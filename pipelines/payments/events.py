@@ -82,9 +82,7 @@ def changes_from_feed(
     return changes
 
 
-def stale_parents(
-    refetch: Mapping[str, int], known: Mapping[str, int]
-) -> list[str]:
+def stale_parents(refetch: Mapping[str, int], known: Mapping[str, int]) -> list[str]:
     """The parents of ``refetch`` (``id -> newest child event``) that no snapshot at hand reflects yet.
 
     ``known`` holds, per id, the ``observed_at`` of the newest snapshot already stored or folded from this
