@@ -1,8 +1,12 @@
-"""The dry-run plan, the block on failed checks, the re-invoice rule and renewals."""
+"""The dry-run plan, the headless commands, the block on failed checks, the re-invoice rule and renewals."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import psycopg
@@ -46,6 +50,26 @@ def test_sync_once_runs_a_whole_cycle_and_says_what_it_did_when_run_headless(
     assert "cycle " in result.output and "loaded salesforce" in result.output
     assert f"{opportunity}: post erp account.move [won-deal:{opportunity}:v1]" in result.output
     assert (world.erp_invoice_for(opportunity) or {}).get("state") == "posted"
+
+
+def test_worker_alone_delivers_what_a_cycle_enqueued_and_stops_on_sigterm(
+        world: World, cli_env: dict[str, str]) -> None:
+    opportunity = world.win_deal(quantity=1, unit_price=320.0)
+    world.cycle.run(deliver=False)  # planned and recorded in the outbox; nothing sent
+    assert world.erp_invoice_for(opportunity) is None
+
+    worker = subprocess.Popen([sys.executable, "-m", "revloop.cli", "worker"], env={**os.environ, **cli_env},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: (world.erp_invoice_for(opportunity) or {}).get("state") == "posted",
+                 what="the invoice delivered by `revloop worker`")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+
+    assert worker.returncode == 0, err
+    assert "delivering" in out and "created" in out, out
+    assert outbox_rows(world, opportunity)[0]["state"] == "delivered"
 
 
 def _check(status: str) -> CheckResult:
